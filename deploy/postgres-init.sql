@@ -1,0 +1,4 @@
+-- One database per service (each service owns its data).
+CREATE DATABASE consultation;
+CREATE DATABASE newsfeed;
+CREATE DATABASE search;

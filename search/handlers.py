@@ -1,0 +1,238 @@
+"""Use cases of the search service: keep the index in step with public content and suggest coverage links.
+
+Everything here is idempotent (events are delivered at least once): upserts carry versions, deletes of missing
+documents are no-ops, and a repeated links_suggested is merged by the consultation service.
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from search import indexing
+from search.backends.base import SearchBackend
+from search.events import LINKS_SUGGESTED
+from search.linking import InterestProfile, LinkSuggestion, ProfileIndex, build_profile, rank_articles_for_policy
+from search.queries import InvalidSearchQuery, parse_search_params
+from search.state import PolicyProfileRecord
+
+_TAG = re.compile(r"<[^>]+>")
+CANDIDATE_ARTICLES = 100
+PROFILE_QUERY_TERMS = 6
+
+
+@dataclass
+class SearchContext:
+    """What the handlers work with; the service builds one per worker from its dependencies."""
+
+    backend: SearchBackend
+    profiles: ProfileIndex
+    unit_of_work: Callable  # () -> SqlUnitOfWork over the search service's own database
+    link_threshold: float | None = None
+
+
+def search(ctx: SearchContext, params: Mapping[str, Any]) -> dict:
+    return ctx.backend.search(parse_search_params(params)).to_dict()
+
+
+# --- consultation content -------------------------------------------------------------------------------------------
+
+
+def index_policy(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
+    """policy_published / policy_updated: (re)index the policy and its clauses, refresh its interest profile and
+    suggest links to coverage that already exists."""
+    documents = indexing.policy_documents(payload)
+    with ctx.unit_of_work() as uow:
+        record = uow.session.get(PolicyProfileRecord, payload["policy_id"])
+        previous_version = indexing.event_version(record.profile["payload"]) if record and record.profile else -1
+        if previous_version > indexing.event_version(payload):
+            return []  # an older event arriving late must not roll the profile back
+        stale = indexing.stale_clause_ids(payload, [c["number"] for c in (record.clauses if record else [])])
+        ctx.backend.upsert(documents)
+        if stale:
+            ctx.backend.delete(stale)
+        record = _store_profile(ctx, uow, payload, record)
+        suggestions = []
+        if record.is_open:
+            profile = InterestProfile.from_dict(record.profile["interest"])
+            suggestions = _existing_coverage(ctx, profile)
+            _emit_links(uow, suggestions, payload["policy_id"])
+        uow.commit()
+    return [s.to_dict() for s in suggestions]
+
+
+def update_window_state(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
+    """consultation_opened / consultation_closed: the state shown and filtered on, and whether linking continues."""
+    with ctx.unit_of_work() as uow:
+        record = uow.session.get(PolicyProfileRecord, payload["policy_id"])
+        if record is None or not record.profile:
+            return  # the policy event has not arrived yet; it carries the state itself
+        last = dict(record.profile["payload"])
+        if indexing.event_version(last) >= indexing.event_version(payload):
+            return
+        last.update(state=payload["state"], occurred_at=payload["occurred_at"])
+        ctx.backend.upsert(indexing.policy_documents(last))
+        _store_profile(ctx, uow, last, record)
+        uow.commit()
+
+
+def index_comment(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
+    """comment_moderated: approved comments (and their replies) are public; anything else leaves the index."""
+    reply_ids = [f"reply:{reply['reply_id']}" for reply in payload.get("replies") or ()]
+    if payload["status"] != "approved":
+        ctx.backend.delete([f"comment:{payload['comment_id']}", *reply_ids])
+        return
+    documents = [indexing.comment_document(payload)]
+    for reply in payload.get("replies") or ():
+        documents.append(indexing.reply_document({
+            **reply, "comment_id": payload["comment_id"], "policy_id": payload["policy_id"],
+            "clause_number": payload.get("clause_number"), "language": payload.get("language"),
+            "url_path": payload["url_path"], "occurred_at": payload["occurred_at"],
+        }))
+    ctx.backend.upsert(documents)
+
+
+def index_reply(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
+    if payload["comment_public"]:
+        ctx.backend.upsert([indexing.reply_document(payload)])
+
+
+def index_explanation(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
+    ctx.backend.upsert([indexing.explanation_document(payload)])
+
+
+# --- news coverage ---------------------------------------------------------------------------------------------------
+
+
+def index_article(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
+    """article_ingested / article_updated: index it and match it against every open policy's profile at once."""
+    ctx.backend.upsert([indexing.article_document(payload)])
+    matches = ctx.profiles.match(payload["title"], payload.get("text") or payload.get("summary") or "", top_k=5)
+    if not matches:
+        return []
+    article = {
+        "article_id": payload["id"], "article_title": payload["title"], "article_url": payload.get("url") or "",
+        "article_outlet": payload.get("outlet"), "article_published_at": payload.get("published_at"),
+    }
+    suggestions = [_with_article(match, article) for match in matches]
+    with ctx.unit_of_work() as uow:
+        uow.emit(LINKS_SUGGESTED, {"links": suggestions})
+        uow.commit()
+    return suggestions
+
+
+# --- interest profiles ----------------------------------------------------------------------------------------------
+
+
+def load_open_profiles(ctx: SearchContext) -> int:
+    """Fill the in-memory profile index from the database (at service start)."""
+    with ctx.unit_of_work() as uow:
+        records = uow.session.scalars(select(PolicyProfileRecord).where(PolicyProfileRecord.is_open.is_(True))).all()
+        for record in records:
+            if record.profile:
+                ctx.profiles.add(InterestProfile.from_dict(record.profile["interest"]))
+    return len(ctx.profiles)
+
+
+def get_profile(ctx: SearchContext, policy_id: int) -> dict | None:
+    with ctx.unit_of_work() as uow:
+        record = uow.session.get(PolicyProfileRecord, policy_id)
+        return _profile_view(record) if record else None
+
+
+def set_profile_terms(ctx: SearchContext, policy_id: int, keywords: Iterable[str], synonyms: Mapping) -> dict | None:
+    """An editor's keywords and synonyms (医保 ≈ 医疗保障) for one policy; the profile is rebuilt at once."""
+    with ctx.unit_of_work() as uow:
+        record = uow.session.get(PolicyProfileRecord, policy_id)
+        if record is None:
+            return None
+        record.keywords = sorted({k.strip() for k in keywords if k and k.strip()})
+        record.synonyms = {str(k).strip(): sorted({v.strip() for v in vs if v.strip()}) for k, vs in synonyms.items()}
+        _store_profile(ctx, uow, record.profile["payload"], record)
+        uow.commit()
+        return _profile_view(record)
+
+
+def _store_profile(ctx, uow, payload, record):
+    if record is None:
+        record = PolicyProfileRecord(policy_id=payload["policy_id"], keywords=[], synonyms={})
+        uow.session.add(record)
+    clauses = payload.get("clauses") or []
+    kwargs = {"threshold": ctx.link_threshold} if ctx.link_threshold is not None else {}
+    profile = build_profile(
+        str(payload["policy_id"]), int(payload["version"]), payload["title"],
+        [(c["number"], c["text"]) for c in clauses] or [(0, payload.get("summary") or payload["title"])],
+        keywords=record.keywords or (), synonyms=record.synonyms or {}, **kwargs,
+    )
+    record.version = int(payload["version"])
+    record.title = payload["title"][:500]
+    record.clauses = [{"number": c["number"], "label": c["label"]} for c in clauses]
+    record.is_open = payload["state"] in indexing.PROFILE_STATES
+    record.profile = {"payload": _jsonable(payload), "interest": profile.to_dict()}
+    if record.is_open:
+        ctx.profiles.add(profile)
+    else:
+        ctx.profiles.remove(str(payload["policy_id"]))
+    return record
+
+
+def _profile_view(record: PolicyProfileRecord) -> dict:
+    interest = (record.profile or {}).get("interest", {})
+    top = sorted(interest.get("terms", {}).items(), key=lambda item: -item[1])[:30]
+    return {
+        "policy_id": record.policy_id, "version": record.version, "title": record.title, "open": record.is_open,
+        "keywords": list(record.keywords or ()), "synonyms": dict(record.synonyms or {}),
+        "terms": [{"term": term, "weight": round(weight, 4)} for term, weight in top],
+        "threshold": interest.get("threshold"),
+    }
+
+
+def _existing_coverage(ctx: SearchContext, profile: InterestProfile) -> list[dict]:
+    """More-like-this on the embedded path: fetch candidates by the profile's top terms, then score them."""
+    top_terms = sorted(profile.terms.items(), key=lambda item: -item[1])[:PROFILE_QUERY_TERMS]
+    candidates, by_id = [], {}
+    for term, _weight in top_terms:
+        try:
+            query = parse_search_params({"q": term, "doc_type": "article", "per_page": str(CANDIDATE_ARTICLES)})
+        except InvalidSearchQuery:  # a profile term the query parser refuses must not stop indexing
+            continue
+        for hit in ctx.backend.search(query).hits:
+            article_id = hit.doc_id.split(":", 1)[1]
+            if article_id in by_id:
+                continue
+            snippets = " ".join(" ".join(parts) for parts in hit.highlights.values())
+            by_id[article_id] = hit
+            candidates.append((article_id, hit.title, html.unescape(_TAG.sub("", snippets))))
+    ranked = rank_articles_for_policy(profile, candidates, top_k=20, min_score=profile.threshold)
+    suggestions = []
+    for match in ranked:
+        hit = by_id[match.article_id]
+        suggestions.append(_with_article(match, {
+            "article_id": match.article_id, "article_title": hit.title, "article_url": hit.url,
+            "article_outlet": hit.source.get("outlet"), "article_published_at": hit.source.get("published_at"),
+        }))
+    return suggestions
+
+
+def _with_article(match: LinkSuggestion, article: Mapping[str, Any]) -> dict:
+    clause = match.clause_number
+    return {
+        **article,
+        "policy_id": int(match.policy_id),
+        "score": round(float(match.score), 4),
+        "clause_number": int(clause) if clause not in (None, "") and str(clause).isdigit() else None,
+        "matched_terms": [{"term": t, "weight": round(float(w), 4)} for t, w in match.matched_terms.items()],
+    }
+
+
+def _emit_links(uow, suggestions, policy_id):
+    if suggestions:
+        uow.emit(LINKS_SUGGESTED, {"links": suggestions})
+
+
+def _jsonable(payload: Mapping[str, Any]) -> dict:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in payload.items()}

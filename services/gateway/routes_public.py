@@ -1,0 +1,54 @@
+"""Public, read-only routes (plus comment submission and voting, which arrive with the consultation API)."""
+from __future__ import annotations
+
+import eventlet
+from kombu import Connection
+
+from services.gateway.base import GatewayBase
+from services.gateway.http import json_response, query_params, route
+
+HEALTH_RPC_TIMEOUT = 3.0
+BACKING_SERVICES = ("consultation", "newsfeed", "search")
+
+
+class PublicRoutes(GatewayBase):
+    @route("GET", "/healthz")
+    def healthz(self, request):
+        report = {"broker": self._broker_status()}
+        for name in BACKING_SERVICES:
+            report[name] = self._service_status(name)
+        failing = [part for part, status in _flatten(report) if status != "ok"]
+        body = {"status": "ok" if not failing else "degraded", "checks": report, "failing": failing}
+        return json_response(body, status=200 if not failing else 503)
+
+    def _broker_status(self) -> str:
+        try:
+            with Connection(self.settings.amqp_uri, connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1)
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            return f"down: {type(exc).__name__}"
+
+    def _service_status(self, name: str):
+        proxy = {"consultation": self.consultation, "newsfeed": self.newsfeed, "search": self.search_service}[name]
+        try:
+            with eventlet.Timeout(HEALTH_RPC_TIMEOUT):
+                checks = proxy.health()
+            return {"service": "ok", **checks}
+        except eventlet.Timeout:
+            return {"service": "down: no answer within 3s"}
+        except Exception as exc:  # noqa: BLE001
+            return {"service": f"down: {type(exc).__name__}"}
+
+    @route("GET", "/api/v1/search")
+    def search(self, request):
+        return json_response(self.search_service.search(query_params(request)))
+
+
+def _flatten(report: dict, prefix: str = ""):
+    for key, value in report.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, prefix=f"{name}.")
+        else:
+            yield name, value

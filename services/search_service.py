@@ -1,0 +1,123 @@
+"""The search service: keeps the public index in step with events and suggests policy ↔ coverage links."""
+from __future__ import annotations
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from consultation import events as consultation_events
+from newsfeed import events as newsfeed_events
+from search import handlers
+from search.events import EVENT_SCHEMAS
+from search.linking import ProfileIndex
+from search.state import OutboxMessage
+from services.dependencies import UnitOfWork
+from services.health import database_ok
+from services.messaging import reliable_event_handler
+
+
+def build_backend(settings: dict):
+    if settings.get("backend", "embedded") == "elasticsearch":
+        from search.backends.elasticsearch import ElasticsearchBackend
+
+        return ElasticsearchBackend.from_settings(settings)
+    from search.backends.embedded import EmbeddedSearchBackend
+
+    return EmbeddedSearchBackend(settings.get("embedded_path", "var/search-index.sqlite3"))
+
+
+class SearchIndex(DependencyProvider):
+    """The search backend chosen by configuration (SEARCH.backend: embedded | elasticsearch), one per process."""
+
+    def setup(self):
+        self.settings = dict(self.container.config.get("SEARCH", {}))
+        self.backend = build_backend(self.settings)
+        self.backend.ensure_schema()
+
+    def get_dependency(self, worker_ctx):
+        return self.backend
+
+
+class Linking(DependencyProvider):
+    """The in-memory inverted index over open policies' interest profiles (shared by the workers of a process) and
+    the configured suggestion threshold (SEARCH.link_threshold)."""
+
+    def setup(self):
+        self.index = ProfileIndex()
+        threshold = self.container.config.get("SEARCH", {}).get("link_threshold")
+        self.threshold = float(threshold) if threshold not in (None, "") else None
+        self.loaded = False
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class SearchService:
+    name = "search"
+
+    backend = SearchIndex()
+    linking = Linking()
+    uow = UnitOfWork("search", OutboxMessage, EVENT_SCHEMAS)
+
+    @property
+    def ctx(self) -> handlers.SearchContext:
+        ctx = handlers.SearchContext(self.backend, self.linking.index, self.uow, self.linking.threshold)
+        if not self.linking.loaded:  # after a restart, open profiles come back from the database
+            self.linking.loaded = True
+            handlers.load_open_profiles(ctx)
+        return ctx
+
+    @rpc
+    def search(self, params):
+        return handlers.search(self.ctx, params)
+
+    @rpc
+    def health(self):
+        return {"database": database_ok(self.uow), "search_backend": "ok" if self.backend.ping() else "down"}
+
+    @rpc
+    def load_profiles(self):
+        return handlers.load_open_profiles(self.ctx)
+
+    @rpc
+    def get_profile(self, policy_id):
+        return handlers.get_profile(self.ctx, int(policy_id))
+
+    @rpc
+    def set_profile_terms(self, policy_id, keywords, synonyms):
+        return handlers.set_profile_terms(self.ctx, int(policy_id), keywords, synonyms)
+
+    @reliable_event_handler("consultation", consultation_events.POLICY_PUBLISHED)
+    def on_policy_published(self, payload):
+        handlers.index_policy(self.ctx, payload)
+
+    @reliable_event_handler("consultation", consultation_events.POLICY_UPDATED)
+    def on_policy_updated(self, payload):
+        handlers.index_policy(self.ctx, payload)
+
+    @reliable_event_handler("consultation", consultation_events.CONSULTATION_OPENED)
+    def on_consultation_opened(self, payload):
+        handlers.update_window_state(self.ctx, payload)
+
+    @reliable_event_handler("consultation", consultation_events.CONSULTATION_CLOSED)
+    def on_consultation_closed(self, payload):
+        handlers.update_window_state(self.ctx, payload)
+
+    @reliable_event_handler("consultation", consultation_events.COMMENT_MODERATED)
+    def on_comment_moderated(self, payload):
+        handlers.index_comment(self.ctx, payload)
+
+    @reliable_event_handler("consultation", consultation_events.REPLY_POSTED)
+    def on_reply_posted(self, payload):
+        handlers.index_reply(self.ctx, payload)
+
+    @reliable_event_handler("consultation", consultation_events.EXPLANATION_PUBLISHED)
+    def on_explanation_published(self, payload):
+        handlers.index_explanation(self.ctx, payload)
+
+    @reliable_event_handler("newsfeed", newsfeed_events.ARTICLE_INGESTED)
+    def on_article_ingested(self, payload):
+        handlers.index_article(self.ctx, payload)
+
+    @reliable_event_handler("newsfeed", newsfeed_events.ARTICLE_UPDATED)
+    def on_article_updated(self, payload):
+        handlers.index_article(self.ctx, payload)
