@@ -62,7 +62,7 @@ def index_policy(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
             suggestions = _existing_coverage(ctx, profile)
             _emit_links(uow, suggestions, payload["policy_id"])
         uow.commit()
-    return [s.to_dict() for s in suggestions]
+    return suggestions
 
 
 def update_window_state(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
@@ -116,7 +116,7 @@ def index_article(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
         return []
     article = {
         "article_id": payload["id"], "article_title": payload["title"], "article_url": payload.get("url") or "",
-        "article_outlet": payload.get("outlet"), "article_published_at": payload.get("published_at"),
+        "article_outlet": payload.get("outlet"), "article_published_at": _optional_time(payload.get("published_at")),
     }
     suggestions = [_with_article(match, article) for match in matches]
     with ctx.unit_of_work() as uow:
@@ -213,7 +213,8 @@ def _existing_coverage(ctx: SearchContext, profile: InterestProfile) -> list[dic
         hit = by_id[match.article_id]
         suggestions.append(_with_article(match, {
             "article_id": match.article_id, "article_title": hit.title, "article_url": hit.url,
-            "article_outlet": hit.source.get("outlet"), "article_published_at": hit.source.get("published_at"),
+            "article_outlet": hit.source.get("outlet"),
+            "article_published_at": _optional_time(hit.source.get("published_at")),
         }))
     return suggestions
 
@@ -227,6 +228,10 @@ def _with_article(match: LinkSuggestion, article: Mapping[str, Any]) -> dict:
         "clause_number": int(clause) if clause not in (None, "") and str(clause).isdigit() else None,
         "matched_terms": [{"term": t, "weight": round(float(w), 4)} for t, w in match.matched_terms.items()],
     }
+
+
+def _optional_time(value):
+    return indexing.parse_time(value) if value else None
 
 
 def _emit_links(uow, suggestions, policy_id):

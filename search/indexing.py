@@ -15,12 +15,12 @@ OPEN_STATES = ("open",)
 PROFILE_STATES = ("scheduled", "open")
 
 
-def _when(value) -> datetime:
+def parse_time(value) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def event_version(payload: Mapping[str, Any]) -> int:
-    return int(_when(payload["occurred_at"]).timestamp() * 1000)
+    return int(parse_time(payload["occurred_at"]).timestamp() * 1000)
 
 
 def policy_documents(payload: Mapping[str, Any]) -> list[SearchDocument]:
