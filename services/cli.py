@@ -123,5 +123,125 @@ def _print_urls(base_url, demo):
     click.echo("Press Ctrl-C to stop.")
 
 
+# --- staff accounts ----------------------------------------------------------------------------------------------
+
+CLI_ACTOR = {"user_id": 0, "username": "balloon-cli", "roles": ["admin"]}
+
+
+def _consultation_uow():
+    """Operators on the server act on the consultation database directly (like createsuperuser), audited as
+    `balloon-cli`."""
+    from consultation.events import EVENT_SCHEMAS
+    from consultation.model import OutboxMessage
+    from services.kernel.db import make_engine, make_session_factory
+    from services.kernel.outbox import SqlUnitOfWork
+
+    factory = make_session_factory(make_engine(load_config()["DATABASES"]["consultation"]))
+    return lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS)
+
+
+def _find_user(uow, username):
+    from consultation import accounts, commands
+
+    actor = accounts.Actor.from_dict(CLI_ACTOR)
+    for user in accounts.list_users(uow(), commands.ListUsers(), actor=actor):
+        if user["username"] == username:
+            return user
+    raise click.ClickException(f"no user named {username}")
+
+
+def _domain_errors(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from consultation.exceptions import ConsultationError
+        from consultation.i18n import translate_errors
+
+        try:
+            return func(*args, **kwargs)
+        except ConsultationError as exc:
+            detail = getattr(exc, "errors", None)
+            text = f"{exc.message}: {translate_errors(detail, 'en')}" if isinstance(detail, dict) else exc.message
+            raise click.ClickException(text) from None
+
+    return wrapper
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@main.group()
+def users():
+    """Staff accounts: add, list, disable, reset-password."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "policy_officer", "editor", "moderator"]), help="Repeat for several roles.")
+@click.option("--display-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+@one_line_errors
+@_domain_errors
+def users_add(username, roles, display_name, password_stdin):
+    """Create a staff account with one or more roles."""
+    from consultation import accounts, commands
+
+    password = _read_password(password_stdin)
+    user = accounts.create_user(
+        _consultation_uow()(), commands.CreateUser(username=username, password=password, roles=tuple(roles),
+                                                   display_name=display_name or ""),
+        actor=accounts.Actor.from_dict(CLI_ACTOR),
+    )
+    click.echo(f"created {user['username']} ({', '.join(user['roles'])})")
+
+
+@users.command("list")
+@one_line_errors
+@_domain_errors
+def users_list():
+    """List staff accounts and their roles."""
+    from consultation import accounts, commands
+
+    for user in accounts.list_users(_consultation_uow()(), commands.ListUsers(),
+                                    actor=accounts.Actor.from_dict(CLI_ACTOR)):
+        state = "disabled" if user.get("disabled") else "active"
+        click.echo(f"{user['username']:<24} {state:<9} {', '.join(user['roles'])}")
+
+
+@users.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@one_line_errors
+@_domain_errors
+def users_disable(username, enable):
+    """Disable (or --enable) a staff account."""
+    from consultation import accounts, commands
+
+    uow = _consultation_uow()
+    user = _find_user(uow, username)
+    accounts.set_user_disabled(uow(), commands.SetUserDisabled(user_id=user["id"], disabled=not enable),
+                               actor=accounts.Actor.from_dict(CLI_ACTOR))
+    click.echo(f"{username} {'enabled' if enable else 'disabled'}")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@one_line_errors
+@_domain_errors
+def users_reset_password(username, password_stdin):
+    """Set a new password (also lifts a lock-out)."""
+    from consultation import accounts, commands
+
+    uow = _consultation_uow()
+    user = _find_user(uow, username)
+    accounts.reset_password(uow(), commands.ResetPassword(user_id=user["id"], new_password=_read_password(password_stdin)),
+                            actor=accounts.Actor.from_dict(CLI_ACTOR))
+    click.echo(f"password of {username} reset")
+
+
 if __name__ == "__main__":
     main()

@@ -12,6 +12,8 @@ from marshmallow import ValidationError
 from nameko import exceptions as nameko_exceptions
 from werkzeug.exceptions import HTTPException
 
+from consultation.i18n import translate, translate_errors
+
 log = logging.getLogger(__name__)
 
 
@@ -53,11 +55,26 @@ def _resolve(path: str):
         return None
 
 
+def _rebuilder(cls):
+    """nameko rebuilds a remote exception as `cls(*exc.args)`; if a class's constructor does not accept its own
+    args back, keep the type (so the status is right) and the message rather than turn it into a 500."""
+
+    def rebuild(*args):
+        try:
+            return cls(*args)
+        except Exception:  # noqa: BLE001 - any constructor mismatch
+            exc = cls.__new__(cls)
+            Exception.__init__(exc, *args)
+            return exc
+
+    return rebuild
+
+
 def register_remote_exceptions():
     for path, _status, _code in ERROR_TABLE:
         cls = _resolve(path)
         if cls is not None:
-            nameko_exceptions.registry[path] = cls
+            nameko_exceptions.registry[path] = _rebuilder(cls)
 
 
 def _fields_of(exc) -> dict:
@@ -68,8 +85,17 @@ def _fields_of(exc) -> dict:
     return {}
 
 
-def describe(exc: BaseException) -> tuple[int, dict, dict]:
-    """Return (status, JSON body, extra headers) for any exception."""
+def describe(exc: BaseException, language: str = "zh-CN") -> tuple[int, dict, dict]:
+    """Return (status, JSON body, extra headers) for any exception; field messages in the reader's language."""
+    status, body, headers = _describe(exc)
+    error = body["error"]
+    if error.get("fields"):
+        error["fields"] = translate_errors(error["fields"], language)
+    error["message"] = translate(error["message"], language)
+    return status, body, headers
+
+
+def _describe(exc: BaseException) -> tuple[int, dict, dict]:
     if isinstance(exc, ApiError):
         return exc.status, {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}}, exc.headers
     if isinstance(exc, ValidationError):
@@ -79,13 +105,15 @@ def describe(exc: BaseException) -> tuple[int, dict, dict]:
     if isinstance(exc, nameko_exceptions.RpcTimeout):
         return 503, {"error": {"code": "service_timeout", "message": "A backing service did not answer in time."}}, {}
     for path, status, code in ERROR_TABLE:
-        cls = nameko_exceptions.registry.get(path) or _resolve(path)
+        cls = _resolve(path)
         if cls is not None and isinstance(exc, cls):
             headers = {}
             retry_after = getattr(exc, "retry_after_s", None)
             if retry_after is not None:
                 headers["Retry-After"] = str(max(1, int(round(float(retry_after)))))
-            message = getattr(exc, "message", None) or (str(exc.args[0]) if exc.args else code)
+            message = getattr(exc, "message", None)
+            if not isinstance(message, str):
+                message = str(exc) or code
             return status, {"error": {"code": code, "message": message, "fields": _fields_of(exc)}}, headers
     if isinstance(exc, nameko_exceptions.RemoteError):
         log.error("unmapped remote error %s", exc.exc_type)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
+from eventlet.event import Event
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wrappers import Response
@@ -25,14 +27,23 @@ class Route(HttpRequestHandler):
     """An @http entrypoint whose failures become JSON error responses (4xx with field messages, never a bare 500)."""
 
     def handle_request(self, request):
+        # nameko's own handle_request, with the request kept in scope so errors speak the reader's language
+        request.shallow = False
         request.max_content_length = int(
             self.container.config.get("GATEWAY", {}).get("max_body_bytes", DEFAULT_MAX_BODY)
         )
-        return super().handle_request(request)
-
-    def response_from_exception(self, exc):
-        status, body, headers = describe(exc)
-        return json_response(body, status=status, headers=headers)
+        try:
+            context_data = self.server.context_data_from_headers(request)
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(
+                self, args, kwargs, context_data=context_data, handle_result=partial(self.handle_result, event)
+            )
+            return self.response_from_result(event.wait())
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error response
+            status, body, headers = describe(exc, request_language(request))
+            return json_response(body, status=status, headers=headers)
 
 
 route = Route.decorator

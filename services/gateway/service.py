@@ -5,11 +5,11 @@ It owns nothing persistent; every request becomes RPC calls (with timeouts) to t
 from __future__ import annotations
 
 from services.gateway.errors import register_remote_exceptions
+from services.gateway.routes_api import ApiRoutes
 from services.gateway.routes_public import PublicRoutes
-from services.gateway.routes_staff import StaffRoutes
 
 register_remote_exceptions()
 
 
-class GatewayService(PublicRoutes, StaffRoutes):
+class GatewayService(PublicRoutes, ApiRoutes):
     name = "gateway"

@@ -1,0 +1,778 @@
+"""Policy ↔ news linking: interest profiles, an in-memory profile index, and the Elasticsearch equivalents.
+
+An *interest profile* describes what coverage of one policy version looks like: weighted key terms (tf-idf of the
+policy text against a background of news, title terms boosted), per-clause terms (to say which clause an article is
+about), phrases that name the policy (its title, short name, aliases and the editor's keywords) and synonyms.
+
+Scoring one article against one profile (the same in both directions, so the numbers agree):
+
+    score = Σ_term  weight(term) · sat(tf(term))  +  Σ_phrase  weight(phrase) · sat(count(phrase))
+
+where ``sat`` is BM25's saturating, length-normalised term frequency (a term repeated ten times is not ten times the
+evidence, and a long article has more chances to mention anything) and title occurrences count extra.
+
+``ProfileIndex`` answers "which open policies is this new article about?" with an inverted term index over all open
+profiles; ``rank_articles_for_policy`` answers "which existing coverage is about this new policy?". The module is
+backend-agnostic: ``percolator_index_mapping`` and friends build the equivalent Elasticsearch request bodies.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.analysis import STOPWORDS, normalise, tokenize
+
+__all__ = [
+    "AnalysedArticle",
+    "BackgroundStats",
+    "InterestProfile",
+    "LinkSuggestion",
+    "LinkingError",
+    "PolicyCorpusStats",
+    "ProfileIndex",
+    "analyse_article",
+    "build_profile",
+    "more_like_this_query",
+    "percolate_query",
+    "percolator_index_mapping",
+    "profile_to_percolator_document",
+    "rank_articles_for_policy",
+    "score_article",
+]
+
+# --- tuning constants (chosen for legal/policy text ↔ news in general, not for any particular law) -----------------
+
+TITLE_TERM_BOOST = 3.0  # a word of the policy title is worth three body mentions' worth of tf-idf evidence
+KEYWORD_WEIGHT = 2.0  # editor keywords outrank every automatically chosen term (top term weighs 1.0)
+NAME_WEIGHT = 3.0  # an article naming the policy is about it, whatever else it says
+SYNONYM_FACTOR = 0.8  # a synonym is good but slightly weaker evidence than the word itself
+BOILERPLATE_FACTOR = 0.25  # legal drafting vocabulary (本法, 责令改正 …) says little about the subject
+ARTICLE_TITLE_BOOST = 2.0  # a term in the headline counts as this many body mentions
+K1 = 1.2
+B = 0.75
+DEFAULT_AVERAGE_ARTICLE_LENGTH = 400.0  # tokens; a typical news item of ~800 characters
+DEFAULT_THRESHOLD = 1.5
+DEFAULT_MAX_TERMS = 60
+DEFAULT_MAX_CLAUSE_TERMS = 12
+PROFILE_SEARCH_MODE = False
+TF_EXPONENT = 0.5  # between log and linear: a law's subject words recur dozens of times, and that matters
+CLAUSE_MIN_COVERAGE = 0.25  # share of a clause's weighted terms an article must hit to be "about" that clause
+CLAUSE_DOMINANCE = 1.5  # the best clause must beat the runner-up by this factor to be named
+
+# Words of legal drafting that appear in nearly every law and regulation whatever its subject. Discounted in the
+# body of a policy (not in its title: 处分 in 政务处分法 is the subject).
+LEGAL_BOILERPLATE: frozenset[str] = frozenset(
+    """
+    本法 本条例 本办法 本规定 法律 法规 行政法规 规定 条例 办法 依法 依照 按照 违反 罚款 责令 改正 处罚 行政处罚
+    县级 以上 以下 人民政府 主管部门 有关部门 部门 国务院 单位 个人 组织 负责 情节 严重 给予 处分 没收 违法
+    所得 万元 本条 前款 总则 附则 施行 日起 实施 制定 职责 范围 相应 其他 相关 工作 管理 监督 建立 健全 加强
+    不得 国家 地方 各级 机关 公布 批准 备案 予以 采取 措施 提供 开展 保障 支持 鼓励 推动 促进 落实 规范 合法
+    权益 活动 要求 具体 必要 及时 情况 方面 规划 制度 机制 体系 职能 依据 程序 条件 事项 责任 追究 刑事责任
+    构成 犯罪 构成犯罪 直接 负责 主管人员 直接责任 人员 其他人员 警告 通报 批评 责令停止 停止 吊销 许可证
+    公民 法人 社会 政府 中华人民共和国 第一 第二 第三
+    """.split()
+)
+
+# News reporting on a law-making or enforcement event: such an article about the policy's subject is more likely
+# about the policy itself than a general story on the same subject. Only ever multiplies a topical score.
+LEGISLATIVE_CONTEXT: frozenset[str] = frozenset(
+    """
+    立法 法律 法规 条例 草案 审议 修订 修正 修改 施行 颁布 公布 通过 表决 执法检查 征求意见 意见稿 法治 依法
+    规章 实施细则 配套 解读 新规
+    """.split()
+)
+CONTEXT_BOOST = 0.3
+
+_NUMBERING = re.compile(r"^[第]?[0-9一二三四五六七八九十百千零〇两]+[条章节款项目]?$")
+_NAME_PREFIXES = ("中华人民共和国",)
+_DRAFT_SUFFIX = re.compile(r"[(（〔\[【][^()（）〔〕\[\]【】]*[)）〕\]】]\s*$")
+
+
+class LinkingError(ValueError):
+    """Bad input for linking; ``fields`` maps each offending field to a message."""
+
+    def __init__(self, fields: Mapping[str, str]):
+        self.fields = dict(fields)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.fields.items()))
+
+
+# --- background statistics -------------------------------------------------------------------------------------------
+
+
+class BackgroundStats:
+    """Inverse document frequencies of terms in the text the profiles are matched against (news).
+
+    Build it from the platform's own article corpus (``from_documents``) where one exists; jieba's general idf table
+    (``from_jieba``) is the fallback for a fresh install.
+    """
+
+    def __init__(self, idf: Mapping[str, float], default_idf: float):
+        self._idf = dict(idf)
+        self.default_idf = default_idf
+
+    def idf(self, term: str) -> float:
+        return self._idf.get(term, self.default_idf)
+
+    def __len__(self) -> int:
+        return len(self._idf)
+
+    @classmethod
+    def from_document_frequencies(cls, doc_freq: Mapping[str, int], n_docs: int) -> BackgroundStats:
+        if n_docs <= 0:
+            raise LinkingError({"n_docs": "must be positive"})
+        # BM25's idf, floored at a small positive value so that very common terms still order candidates a little.
+        idf = {term: max(0.05, math.log((n_docs - df + 0.5) / (df + 0.5) + 1.0)) for term, df in doc_freq.items()}
+        unseen = math.log((n_docs + 0.5) / 0.5 + 1.0)
+        return cls(idf, default_idf=unseen)
+
+    @classmethod
+    def from_documents(cls, texts: Iterable[str]) -> BackgroundStats:
+        doc_freq: Counter[str] = Counter()
+        n_docs = 0
+        for text in texts:
+            n_docs += 1
+            doc_freq.update(set(tokenize(text, drop_stopwords=True, search_mode=True)))
+        return cls.from_document_frequencies(doc_freq, max(n_docs, 1))
+
+    @classmethod
+    def from_jieba(cls) -> BackgroundStats:
+        import jieba.analyse  # the idf table ships inside the jieba package
+
+        idf_path = Path(jieba.analyse.__file__).with_name("idf.txt")
+        idf: dict[str, float] = {}
+        with idf_path.open(encoding="utf-8") as lines:
+            for line in lines:
+                word, _, value = line.strip().rpartition(" ")
+                if word:
+                    idf[word] = float(value)
+        values = sorted(idf.values())
+        return cls(idf, default_idf=values[len(values) // 2])
+
+
+class PolicyCorpusStats:
+    """How many policy texts use each word: words that most laws share (并处, 主管部门) describe the genre, not
+    the subject, and are discounted in profiles. Built from all policies the platform holds."""
+
+    def __init__(self, doc_freq: Mapping[str, int], n_docs: int, strength: float = 0.7):
+        if n_docs <= 0:
+            raise LinkingError({"n_docs": "must be positive"})
+        self._doc_freq = dict(doc_freq)
+        self.n_docs = n_docs
+        self.strength = strength
+        self._scale = math.log((n_docs + 1.0) / 0.5)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], strength: float = 0.7) -> PolicyCorpusStats:
+        doc_freq: Counter[str] = Counter()
+        n_docs = 0
+        for text in texts:
+            n_docs += 1
+            doc_freq.update(set(_profile_tokens(text)))
+        return cls(doc_freq, max(n_docs, 1), strength)
+
+    def factor(self, term: str) -> float:
+        df = self._doc_freq.get(term, 0)
+        specificity = max(0.0, math.log((self.n_docs + 1.0) / (df + 0.5))) / self._scale
+        return (1.0 - self.strength) + self.strength * min(1.0, specificity)
+
+
+# --- profiles --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class InterestProfile:
+    """What coverage of one policy version looks like. Weights are relative: the strongest automatic term is 1.0."""
+
+    policy_id: str
+    version: int
+    terms: dict[str, float]
+    clause_terms: dict[str, dict[str, float]] = field(default_factory=dict)
+    editor_keywords: list[str] = field(default_factory=list)
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
+    threshold: float = DEFAULT_THRESHOLD
+    phrases: dict[str, float] = field(default_factory=dict)  # normalised strings matched verbatim (names, keywords)
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy_id": self.policy_id,
+            "version": self.version,
+            "title": self.title,
+            "terms": dict(self.terms),
+            "clause_terms": {number: dict(terms) for number, terms in self.clause_terms.items()},
+            "editor_keywords": list(self.editor_keywords),
+            "synonyms": {term: list(alternatives) for term, alternatives in self.synonyms.items()},
+            "phrases": dict(self.phrases),
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InterestProfile:
+        errors = {}
+        for name, kind in (("policy_id", str), ("version", int), ("terms", dict)):
+            if not isinstance(data.get(name), kind):
+                errors[name] = f"required, must be {kind.__name__}"
+        if errors:
+            raise LinkingError(errors)
+        return cls(
+            policy_id=data["policy_id"],
+            version=data["version"],
+            title=data.get("title", ""),
+            terms={str(term): float(weight) for term, weight in data["terms"].items()},
+            clause_terms={
+                str(number): {str(term): float(weight) for term, weight in terms.items()}
+                for number, terms in data.get("clause_terms", {}).items()
+            },
+            editor_keywords=list(data.get("editor_keywords", [])),
+            synonyms={str(term): list(values) for term, values in data.get("synonyms", {}).items()},
+            phrases={str(phrase): float(weight) for phrase, weight in data.get("phrases", {}).items()},
+            threshold=float(data.get("threshold", DEFAULT_THRESHOLD)),
+        )
+
+
+def _profile_tokens(text: str) -> list[str]:
+    """Tokens that can carry a subject: no stopwords, numbering (第十二条), bare numbers or single characters.
+
+    The ordinary cut, not search mode: the sub-words of long words (染病 in 传染病, 产经 in 生产经营者) are mostly
+    noise as profile terms. Articles are analysed in search mode, so a profile word is found inside longer words.
+    """
+    return [
+        token
+        for token in tokenize(text, drop_stopwords=True, search_mode=PROFILE_SEARCH_MODE)
+        if len(token) > 1 and not _NUMBERING.match(token) and not token.replace(".", "").isdigit()
+    ]
+
+
+def policy_names(title: str, aliases: Iterable[str] = ()) -> list[str]:
+    """Normalised strings by which news refers to a policy: the title without the country prefix or a (草案)-style
+    suffix, and the given aliases."""
+    names = []
+    base = normalise(title)
+    while True:
+        stripped = _DRAFT_SUFFIX.sub("", base).strip()
+        if stripped == base:
+            break
+        base = stripped
+    for prefix in _NAME_PREFIXES:
+        if base.startswith(prefix) and len(base) > len(prefix) + 1:
+            base = base[len(prefix) :]
+    if len(base) >= 2:
+        names.append(base)
+    for alias in aliases:
+        alias = normalise(alias)
+        if len(alias) >= 2 and alias not in names:
+            names.append(alias)
+    return names
+
+
+def _tfidf(
+    tokens: Iterable[str],
+    background: BackgroundStats,
+    boilerplate_factor: float,
+    policy_stats: PolicyCorpusStats | None = None,
+) -> dict[str, float]:
+    counts = Counter(tokens)
+    weights = {}
+    for term, count in counts.items():
+        weight = count**TF_EXPONENT * background.idf(term)
+        if term in LEGAL_BOILERPLATE:
+            weight *= boilerplate_factor
+        if policy_stats is not None:
+            weight *= policy_stats.factor(term)
+        weights[term] = weight
+    return weights
+
+
+def _top(weights: Mapping[str, float], limit: int) -> dict[str, float]:
+    return dict(heapq.nlargest(limit, weights.items(), key=lambda item: (item[1], item[0])))
+
+
+def build_profile(
+    policy_id: str,
+    version: int,
+    title: str,
+    clauses: Sequence[tuple[str | int, str]],
+    keywords: Iterable[str] = (),
+    synonyms: Mapping[str, Iterable[str]] | None = None,
+    *,
+    aliases: Iterable[str] = (),
+    background: BackgroundStats | None = None,
+    policy_stats: PolicyCorpusStats | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_terms: int | None = None,
+    max_clause_terms: int | None = None,
+) -> InterestProfile:
+    """Build the interest profile of one policy version from its title and numbered clauses.
+
+    ``background`` supplies idf (defaults to jieba's general table); ``policy_stats`` (optional) discounts words
+    shared by most policies; ``keywords`` are the editor's and weigh most;
+    ``synonyms`` maps a term to equivalent wordings (医保 → 医疗保障) matched as well, slightly weaker.
+    """
+    max_terms = DEFAULT_MAX_TERMS if max_terms is None else max_terms
+    max_clause_terms = DEFAULT_MAX_CLAUSE_TERMS if max_clause_terms is None else max_clause_terms
+    errors = {}
+    if not isinstance(policy_id, str) or not policy_id.strip():
+        errors["policy_id"] = "required"
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        errors["version"] = "must be a non-negative integer"
+    if not isinstance(title, str) or not normalise(title):
+        errors["title"] = "required"
+    if not isinstance(clauses, Sequence) or any(
+        not isinstance(clause, (tuple, list)) or len(clause) != 2 or not isinstance(clause[1], str)
+        for clause in clauses
+    ):
+        errors["clauses"] = "must be a list of (number, text) pairs"
+    if max_terms < 1:
+        errors["max_terms"] = "must be at least 1"
+    if errors:
+        raise LinkingError(errors)
+    background = background or _default_background()
+
+    title_tokens = _profile_tokens(title)
+    names = policy_names(title, aliases)
+    clause_tokens = [(str(number), _profile_tokens(text)) for number, text in clauses]
+
+    body_weights = _tfidf(
+        (token for _, tokens in clause_tokens for token in tokens), background, BOILERPLATE_FACTOR, policy_stats
+    )
+    terms = _top(body_weights, max_terms)
+    for term in set(title_tokens):
+        # Title words define the subject; generic drafting words in a title (管理, 条例) are still discounted.
+        factor = BOILERPLATE_FACTOR if term in LEGAL_BOILERPLATE else 1.0
+        terms[term] = terms.get(term, 0.0) + TITLE_TERM_BOOST * background.idf(term) * factor
+    top_weight = max(terms.values(), default=1.0) or 1.0
+    terms = {term: weight / top_weight for term, weight in terms.items() if weight > 0}
+
+    phrases: dict[str, float] = {name: NAME_WEIGHT for name in names}
+    editor_keywords = []
+    for keyword in keywords:
+        normalised = normalise(keyword)
+        if not normalised:
+            continue
+        editor_keywords.append(normalised)
+        keyword_tokens = tokenize(normalised, drop_stopwords=True)
+        if len(keyword_tokens) == 1:
+            terms[keyword_tokens[0]] = max(terms.get(keyword_tokens[0], 0.0), KEYWORD_WEIGHT)
+        else:
+            phrases[normalised] = max(phrases.get(normalised, 0.0), KEYWORD_WEIGHT)
+
+    synonym_table = {normalise(term): [normalise(v) for v in values] for term, values in (synonyms or {}).items()}
+    for term, alternatives in synonym_table.items():
+        base = max(terms.get(term, 0.0), phrases.get(term, 0.0))
+        if base <= 0:
+            continue
+        for alternative in alternatives:
+            alternative_tokens = tokenize(alternative, drop_stopwords=True)
+            if len(alternative_tokens) == 1:
+                token = alternative_tokens[0]
+                terms[token] = max(terms.get(token, 0.0), base * SYNONYM_FACTOR)
+            elif alternative_tokens:
+                phrases[alternative] = max(phrases.get(alternative, 0.0), base * SYNONYM_FACTOR)
+
+    clause_terms = {}
+    for number, tokens in clause_tokens:
+        weights = _top(_tfidf(tokens, background, BOILERPLATE_FACTOR), max_clause_terms)
+        total = sum(weights.values())
+        if total > 0:
+            clause_terms[number] = {term: weight / total for term, weight in weights.items()}
+
+    return InterestProfile(
+        policy_id=policy_id,
+        version=version,
+        title=normalise(title),
+        terms=terms,
+        clause_terms=clause_terms,
+        editor_keywords=editor_keywords,
+        synonyms=synonym_table,
+        threshold=threshold,
+        phrases=phrases,
+    )
+
+
+_BACKGROUND_CACHE: list[BackgroundStats] = []
+
+
+def _default_background() -> BackgroundStats:
+    if not _BACKGROUND_CACHE:
+        _BACKGROUND_CACHE.append(BackgroundStats.from_jieba())
+    return _BACKGROUND_CACHE[0]
+
+
+# --- articles and scoring --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnalysedArticle:
+    """An article analysed once for matching against any number of profiles."""
+
+    article_id: str | None
+    title: str  # normalised
+    body: str  # normalised
+    term_freqs: dict[str, float]  # body count + ARTICLE_TITLE_BOOST × title count
+    length: int  # tokens, for length normalisation
+    context_factor: float = 1.0  # > 1 when the article reports on law-making or enforcement
+
+
+def analyse_article(title: str, text: str, article_id: str | None = None) -> AnalysedArticle:
+    if not isinstance(title, str) or not isinstance(text, str):
+        raise LinkingError({"article": "title and text must be strings"})
+    title_tokens = tokenize(title, drop_stopwords=True, search_mode=True)
+    body_tokens = tokenize(text, drop_stopwords=True, search_mode=True)
+    freqs: dict[str, float] = dict(Counter(body_tokens))
+    for token in title_tokens:
+        freqs[token] = freqs.get(token, 0.0) + ARTICLE_TITLE_BOOST
+    return AnalysedArticle(
+        article_id=article_id,
+        title=normalise(title),
+        body=normalise(text),
+        term_freqs=freqs,
+        length=len(title_tokens) + len(body_tokens),
+        context_factor=1.0 + CONTEXT_BOOST if not LEGISLATIVE_CONTEXT.isdisjoint(freqs) else 1.0,
+    )
+
+
+def _length_norm(article: AnalysedArticle, average_length: float) -> float:
+    return K1 * (1.0 - B + B * article.length / average_length)
+
+
+def _saturate(tf: float, norm: float) -> float:
+    return tf * (K1 + 1.0) / (tf + norm)
+
+
+def _phrase_count(article: AnalysedArticle, phrase: str) -> float:
+    return article.body.count(phrase) + ARTICLE_TITLE_BOOST * article.title.count(phrase)
+
+
+@dataclass(frozen=True)
+class LinkSuggestion:
+    """One proposed policy ↔ article link, with the evidence an editor needs to judge it."""
+
+    policy_id: str
+    score: float
+    clause_number: str | None
+    matched_terms: dict[str, float]  # term or phrase → its contribution to the score, largest first
+    article_id: str | None = None
+    version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy_id": self.policy_id,
+            "version": self.version,
+            "article_id": self.article_id,
+            "score": round(self.score, 4),
+            "clause_number": self.clause_number,
+            "matched_terms": {term: round(value, 4) for term, value in self.matched_terms.items()},
+        }
+
+
+def _contributions(profile: InterestProfile, article: AnalysedArticle, norm: float) -> dict[str, float]:
+    contributions = {}
+    freqs = article.term_freqs
+    if len(freqs) < len(profile.terms):
+        pairs = ((term, profile.terms.get(term)) for term in freqs)
+    else:
+        pairs = ((term, weight) for term, weight in profile.terms.items() if term in freqs)
+    for term, weight in pairs:
+        if weight:
+            contributions[term] = weight * _saturate(freqs[term], norm)
+    for phrase, weight in profile.phrases.items():
+        count = _phrase_count(article, phrase)
+        if count:
+            contributions[phrase] = contributions.get(phrase, 0.0) + weight * _saturate(count, norm)
+    if article.context_factor != 1.0:
+        contributions = {term: value * article.context_factor for term, value in contributions.items()}
+    return contributions
+
+
+def _best_clause(profile: InterestProfile, article: AnalysedArticle, norm: float) -> str | None:
+    scores = []
+    freqs = article.term_freqs
+    for number, terms in profile.clause_terms.items():
+        # Coverage rather than raw score: a one-line clause and a long one are judged on the same 0..1 scale.
+        coverage = sum(weight * min(1.0, _saturate(freqs[term], norm)) for term, weight in terms.items() if term in freqs)
+        if coverage > 0:
+            scores.append((coverage, number))
+    if not scores:
+        return None
+    scores.sort(reverse=True)
+    best, number = scores[0]
+    runner_up = scores[1][0] if len(scores) > 1 else 0.0
+    if best >= CLAUSE_MIN_COVERAGE and best >= CLAUSE_DOMINANCE * runner_up:
+        return number
+    return None
+
+
+def score_article(
+    profile: InterestProfile,
+    article: AnalysedArticle,
+    average_length: float = DEFAULT_AVERAGE_ARTICLE_LENGTH,
+) -> LinkSuggestion:
+    """Score one analysed article against one profile, with the contributing terms and the best clause."""
+    norm = _length_norm(article, average_length)
+    contributions = _contributions(profile, article, norm)
+    ordered = dict(sorted(contributions.items(), key=lambda item: (-item[1], item[0])))
+    return LinkSuggestion(
+        policy_id=profile.policy_id,
+        version=profile.version,
+        article_id=article.article_id,
+        score=sum(ordered.values()),
+        clause_number=_best_clause(profile, article, norm) if ordered else None,
+        matched_terms=ordered,
+    )
+
+
+ArticleInput = AnalysedArticle | tuple[str, str, str]
+
+
+def _as_analysed(article: ArticleInput) -> AnalysedArticle:
+    if isinstance(article, AnalysedArticle):
+        return article
+    if isinstance(article, (tuple, list)) and len(article) == 3:
+        article_id, title, text = article
+        return analyse_article(title, text, article_id=str(article_id))
+    raise LinkingError({"articles": "each article must be (article_id, title, text) or an AnalysedArticle"})
+
+
+def rank_articles_for_policy(
+    profile: InterestProfile,
+    articles: Iterable[ArticleInput],
+    top_k: int | None = 20,
+    min_score: float = 0.0,
+    average_length: float = DEFAULT_AVERAGE_ARTICLE_LENGTH,
+) -> list[LinkSuggestion]:
+    """Existing coverage of a (newly published) policy, best first: the embedded more-like-this."""
+    suggestions = []
+    for article in articles:
+        suggestion = score_article(profile, _as_analysed(article), average_length)
+        if suggestion.score > 0 and suggestion.score >= min_score:
+            suggestions.append(suggestion)
+    key = lambda suggestion: (-suggestion.score, suggestion.article_id or "")  # noqa: E731
+    if top_k is None:
+        return sorted(suggestions, key=key)
+    return heapq.nsmallest(top_k, suggestions, key=key)
+
+
+class ProfileIndex:
+    """All open profiles behind one inverted term index: one article is matched against all of them at once."""
+
+    def __init__(self, average_article_length: float = DEFAULT_AVERAGE_ARTICLE_LENGTH):
+        if average_article_length <= 0:
+            raise LinkingError({"average_article_length": "must be positive"})
+        self.average_article_length = average_article_length
+        self._profiles: dict[str, InterestProfile] = {}
+        self._postings: dict[str, dict[str, float]] = defaultdict(dict)
+        # Phrases are found by substring search, but only for profiles sharing a token with the article.
+        self._phrase_keys: dict[str, dict[str, list[tuple[str, float]]]] = defaultdict(dict)
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def __contains__(self, policy_id: object) -> bool:
+        return policy_id in self._profiles
+
+    def get(self, policy_id: str) -> InterestProfile | None:
+        return self._profiles.get(policy_id)
+
+    def add(self, profile: InterestProfile) -> bool:
+        """Add or replace the profile of ``profile.policy_id``; an older version than the one held is ignored."""
+        current = self._profiles.get(profile.policy_id)
+        if current is not None:
+            if profile.version < current.version:
+                return False
+            self.remove(profile.policy_id)
+        self._profiles[profile.policy_id] = profile
+        for term, weight in profile.terms.items():
+            self._postings[term][profile.policy_id] = weight
+        for phrase, weight in profile.phrases.items():
+            for token in set(tokenize(phrase, drop_stopwords=False, search_mode=True)):
+                self._phrase_keys[token].setdefault(profile.policy_id, []).append((phrase, weight))
+        return True
+
+    update = add
+
+    def remove(self, policy_id: str) -> bool:
+        profile = self._profiles.pop(policy_id, None)
+        if profile is None:
+            return False
+        for term in profile.terms:
+            postings = self._postings.get(term)
+            if postings is not None:
+                postings.pop(policy_id, None)
+                if not postings:
+                    del self._postings[term]
+        for token in [token for token, owners in self._phrase_keys.items() if policy_id in owners]:
+            del self._phrase_keys[token][policy_id]
+            if not self._phrase_keys[token]:
+                del self._phrase_keys[token]
+        return True
+
+    def scores(self, article: AnalysedArticle) -> dict[str, float]:
+        """Raw score of every profile sharing anything with the article (no threshold, no explanation)."""
+        norm = _length_norm(article, self.average_article_length)
+        totals: dict[str, float] = defaultdict(float)
+        postings = self._postings
+        phrase_candidates: dict[str, set[tuple[str, float]]] = {}
+        for term, tf in article.term_freqs.items():
+            posting = postings.get(term)
+            if posting:
+                saturated = tf * (K1 + 1.0) / (tf + norm)
+                for policy_id, weight in posting.items():
+                    totals[policy_id] += weight * saturated
+            owners = self._phrase_keys.get(term)
+            if owners:
+                for policy_id, phrases in owners.items():
+                    phrase_candidates.setdefault(policy_id, set()).update(phrases)
+        for policy_id, phrases in phrase_candidates.items():
+            for phrase, weight in phrases:
+                count = _phrase_count(article, phrase)
+                if count:
+                    totals[policy_id] += weight * _saturate(count, norm)
+        if article.context_factor != 1.0:
+            for policy_id in totals:
+                totals[policy_id] *= article.context_factor
+        return totals
+
+    def match_analysed(
+        self, article: AnalysedArticle, top_k: int | None = 10, min_score: float | None = None
+    ) -> list[LinkSuggestion]:
+        totals = self.scores(article)
+
+        def passes(item: tuple[str, float]) -> bool:
+            policy_id, score = item
+            floor = self._profiles[policy_id].threshold if min_score is None else min_score
+            return score > 0 and score >= floor
+
+        ranked = sorted(filter(passes, totals.items()), key=lambda item: (-item[1], item[0]))
+        if top_k is not None:
+            ranked = ranked[:top_k]
+        return [score_article(self._profiles[policy_id], article, self.average_article_length) for policy_id, _ in ranked]
+
+    def match(
+        self, article_title: str, article_text: str, top_k: int | None = 10, min_score: float | None = None
+    ) -> list[LinkSuggestion]:
+        """Open policies this article is about, best first. ``min_score`` None means each profile's own threshold."""
+        if top_k is not None and top_k < 1:
+            raise LinkingError({"top_k": "must be at least 1"})
+        return self.match_analysed(analyse_article(article_title, article_text), top_k=top_k, min_score=min_score)
+
+
+# --- Elasticsearch request bodies --------------------------------------------------------------------------------------
+#
+# Articles are sent to Elasticsearch pre-segmented by search.analysis (whitespace analyzer), so the terms a stored
+# profile query looks for are exactly the ones this module would match: no dependence on which Chinese analysis
+# plugin the cluster has.
+
+PERCOLATOR_QUERY_FIELD = "query"
+ARTICLE_TITLE_FIELD = "title_terms"
+ARTICLE_BODY_FIELD = "body_terms"
+ARTICLE_TEXT_FIELD = "text"
+
+
+def percolator_index_mapping() -> dict[str, Any]:
+    """Body for creating the percolator index that stores one query per open profile."""
+    segmented = {"type": "text", "analyzer": "whitespace", "similarity": "BM25"}
+    return {
+        "settings": {"index": {"number_of_shards": 1}},
+        "mappings": {
+            "dynamic": "strict",
+            "properties": {
+                PERCOLATOR_QUERY_FIELD: {"type": "percolator"},
+                "policy_id": {"type": "keyword"},
+                "version": {"type": "integer"},
+                "threshold": {"type": "float"},
+                # Fields of the percolated article document; the stored queries refer to them.
+                ARTICLE_TITLE_FIELD: segmented,
+                ARTICLE_BODY_FIELD: segmented,
+                ARTICLE_TEXT_FIELD: {"type": "text", "analyzer": "whitespace"},
+            },
+        },
+    }
+
+
+def _segmented(text: str) -> str:
+    return " ".join(tokenize(text, drop_stopwords=True, search_mode=True))
+
+
+def _profile_clauses(profile: InterestProfile) -> list[dict[str, Any]]:
+    should: list[dict[str, Any]] = []
+    for term, weight in sorted(profile.terms.items(), key=lambda item: (-item[1], item[0])):
+        should.append({"term": {ARTICLE_BODY_FIELD: {"value": term, "boost": round(weight, 4)}}})
+        should.append({"term": {ARTICLE_TITLE_FIELD: {"value": term, "boost": round(weight * ARTICLE_TITLE_BOOST, 4)}}})
+    for phrase, weight in sorted(profile.phrases.items(), key=lambda item: (-item[1], item[0])):
+        segmented = _segmented(phrase)
+        if segmented:
+            should.append({"match_phrase": {ARTICLE_BODY_FIELD: {"query": segmented, "boost": round(weight, 4)}}})
+            should.append(
+                {"match_phrase": {ARTICLE_TITLE_FIELD: {"query": segmented, "boost": round(weight * ARTICLE_TITLE_BOOST, 4)}}}
+            )
+    return should
+
+
+def profile_to_percolator_document(profile: InterestProfile) -> dict[str, Any]:
+    """The document stored in the percolator index for one profile (index it with ``_id`` = policy_id)."""
+    return {
+        "policy_id": profile.policy_id,
+        "version": profile.version,
+        "threshold": profile.threshold,
+        PERCOLATOR_QUERY_FIELD: {"bool": {"should": _profile_clauses(profile), "minimum_should_match": 1}},
+    }
+
+
+def percolate_query(article_title: str, article_text: str, size: int = 10) -> dict[str, Any]:
+    """Search body finding the stored profiles that match one article (compare scores to each hit's threshold)."""
+    if size < 1:
+        raise LinkingError({"size": "must be at least 1"})
+    return {
+        "size": size,
+        "_source": ["policy_id", "version", "threshold"],
+        "query": {
+            "percolate": {
+                "field": PERCOLATOR_QUERY_FIELD,
+                "document": {
+                    ARTICLE_TITLE_FIELD: _segmented(article_title),
+                    ARTICLE_BODY_FIELD: _segmented(article_text),
+                },
+            }
+        },
+        # Highlighting the percolated document shows which terms made each stored query match.
+        "highlight": {"fields": {ARTICLE_TITLE_FIELD: {}, ARTICLE_BODY_FIELD: {}}},
+    }
+
+
+def more_like_this_query(profile: InterestProfile, size: int = 20) -> dict[str, Any]:
+    """Search body over the article index for existing coverage of a policy (articles carry the same two fields)."""
+    if size < 1:
+        raise LinkingError({"size": "must be at least 1"})
+    ranked_terms = [term for term, _ in sorted(profile.terms.items(), key=lambda item: (-item[1], item[0]))]
+    should: list[dict[str, Any]] = [
+        {
+            "more_like_this": {
+                "fields": [ARTICLE_TITLE_FIELD, ARTICLE_BODY_FIELD],
+                "like": " ".join(ranked_terms),
+                # The like-text is already a list of chosen terms: keep every one of them, once is enough.
+                "min_term_freq": 1,
+                "min_doc_freq": 1,
+                "max_query_terms": len(ranked_terms) or 1,
+                "minimum_should_match": "10%",
+                "boost_terms": 1.0,
+                "include": False,
+            }
+        }
+    ]
+    for phrase, weight in sorted(profile.phrases.items(), key=lambda item: (-item[1], item[0])):
+        segmented = _segmented(phrase)
+        if segmented:
+            should.append({"match_phrase": {ARTICLE_BODY_FIELD: {"query": segmented, "boost": round(weight, 4)}}})
+    return {"size": size, "query": {"bool": {"should": should, "minimum_should_match": 1}}}
+
+
+def profile_stopwords() -> frozenset[str]:
+    """Words never used as profile terms (general stopwords); exposed for the Elasticsearch analyzer settings."""
+    return STOPWORDS
