@@ -90,6 +90,7 @@ def run(demo, port):
     gateway_port = int(str(config["WEB_SERVER_ADDRESS"]).rsplit(":", 1)[1])
     base_url = f"http://localhost:{gateway_port}"
     stack = Stack(env={}, config_path=config_path(), log_dir="var/log")
+    _stop_on_signals()
     try:
         stack.start()
         click.echo("starting services (logs in var/log/)...")
@@ -108,6 +109,18 @@ def run(demo, port):
         click.echo("\nstopping...")
     finally:
         stack.stop()
+
+
+def _stop_on_signals():
+    """SIGTERM/SIGHUP (a closed terminal, `kill`, a supervisor) stop the children as Ctrl-C does; the services run in
+    their own sessions, so nothing else would stop them."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
 
 
 def _print_urls(base_url, demo):

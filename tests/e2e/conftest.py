@@ -1,5 +1,6 @@
 """End-to-end fixtures: the whole stack started as processes (as `make run` does) on free ports, with its own
 RabbitMQ vhost and its own SQLite files, driven over HTTP."""
+import contextlib
 import os
 import socket
 import uuid
@@ -22,8 +23,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def vhost():
+@contextlib.contextmanager
+def fresh_vhost():
+    """A RabbitMQ vhost of its own, so concurrent stacks never consume each other's messages."""
     ensure_rabbitmq_running()
     ensure_rabbitmq_management()
     name = f"tb-e2e-{uuid.uuid4().hex[:8]}"
@@ -32,8 +34,16 @@ def vhost():
         f"{RABBIT_API}/api/permissions/{name}/guest", json={"configure": ".*", "write": ".*", "read": ".*"},
         auth=RABBIT_AUTH, timeout=10,
     ).raise_for_status()
-    yield name
-    requests.delete(f"{RABBIT_API}/api/vhosts/{name}", auth=RABBIT_AUTH, timeout=10)
+    try:
+        yield name
+    finally:
+        requests.delete(f"{RABBIT_API}/api/vhosts/{name}", auth=RABBIT_AUTH, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def vhost():
+    with fresh_vhost() as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
