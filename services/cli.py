@@ -8,10 +8,14 @@ import functools
 import os
 import sys
 import time
+import warnings
 
 import click
 
 from services.config import config_path, load_config
+
+# eventlet announces its deprecation on import; a command line tool's output is for its user, not for that.
+warnings.filterwarnings("ignore", message=r"(?s)\s*Eventlet is deprecated")
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a service we need is not there
 EXIT_SOFTWARE = 70
@@ -24,7 +28,11 @@ def one_line_errors(func):
             return func(*args, **kwargs)
         except click.ClickException:
             raise
-        except (RuntimeError, TimeoutError, ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            click.echo(f"balloon: could not reach the broker or a service ({reason}); is the system running?", err=True)
+            sys.exit(EXIT_UNAVAILABLE)
+        except (RuntimeError, TimeoutError) as exc:
             click.echo(f"balloon: {exc}", err=True)
             sys.exit(EXIT_UNAVAILABLE)
         except Exception as exc:  # last resort: still one line, with the type for the bug report
@@ -134,6 +142,86 @@ def _print_urls(base_url, demo):
         click.echo(f"  demo news site    {base_url}/demo/")
         click.echo("  staff sign-in     demo / demo-password (all roles; change it)")
     click.echo("Press Ctrl-C to stop.")
+
+
+@main.command()
+@click.option("--timeout", default=3600, show_default=True, help="Give up after this many seconds.")
+@one_line_errors
+def reindex(timeout):
+    """Rebuild the search index from the owning services without downtime (searches keep working)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+    from tqdm import tqdm
+
+    with ClusterRpcProxy(load_config(), timeout=30) as cluster:
+        status = cluster.search.start_reindex()
+        deadline = time.monotonic() + timeout
+        with tqdm(unit=" docs", desc="reindexing", disable=None) as progress:
+            while status["state"] == "running":
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reindex still running after {timeout}s; it goes on in the search service")
+                time.sleep(0.5)
+                status = cluster.search.reindex_status()
+                progress.update(status["documents"] - progress.n)
+    if status["state"] != "done":
+        raise RuntimeError(f"reindex failed: {status.get('error', status['state'])}")
+    click.echo(f"reindexed {status['documents']} documents")
+
+
+@main.group("dead-letters")
+def dead_letters():
+    """Event messages whose handler kept failing: list them and replay them after a fix."""
+
+
+def _dead_letter_queues():
+    from urllib.parse import quote, urlparse
+
+    import requests
+
+    api = os.environ.get("RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
+    vhost = urlparse(load_config()["AMQP_URI"]).path.lstrip("/") or "/"
+    response = requests.get(f"{api}/api/queues/{quote(vhost, safe='')}", timeout=10)
+    response.raise_for_status()
+    return [(q["name"], q.get("messages", 0)) for q in response.json() if q["name"].endswith(".dead")]
+
+
+@dead_letters.command("list")
+@one_line_errors
+def dead_letters_list():
+    """Dead-letter queues and how many messages each holds (needs the RabbitMQ management API)."""
+    queues = _dead_letter_queues()
+    if not queues:
+        click.echo("no dead-letter queues")
+    for name, count in queues:
+        click.echo(f"{count:>6}  {name}")
+
+
+@dead_letters.command("replay")
+@click.argument("queue")
+@click.option("--limit", default=1000, show_default=True)
+@one_line_errors
+def dead_letters_replay(queue, limit):
+    """Move messages from QUEUE (a `.dead` queue) back to the handler's queue, with a fresh retry count."""
+    from kombu import Connection
+
+    from services.messaging import ATTEMPT_HEADER
+
+    if not queue.endswith(".dead"):
+        raise click.BadParameter("name a dead-letter queue (it ends in .dead)")
+    target = queue[: -len(".dead")]
+    moved = 0
+    with Connection(load_config()["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        producer = connection.Producer(channel)
+        while moved < limit:
+            message = channel.basic_get(queue, no_ack=False)
+            if message is None:
+                break
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in (ATTEMPT_HEADER, "x-death")}
+            producer.publish(message.body, exchange="", routing_key=target, headers=headers,
+                             content_type=message.content_type, content_encoding=message.content_encoding)
+            message.ack()
+            moved += 1
+    click.echo(f"replayed {moved} messages to {target}")
 
 
 # --- staff accounts ----------------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from newsfeed import events as newsfeed_events
 from search import handlers
 from search.events import EVENT_SCHEMAS
 from search.linking import ProfileIndex
+from search.sources import all_public_documents
 from search.state import OutboxMessage
 from services.dependencies import UnitOfWork
 from services.health import database_ok
+from services.kernel.db import utcnow
 from services.messaging import reliable_event_handler
 
 
@@ -51,11 +53,50 @@ class Linking(DependencyProvider):
         return self
 
 
+class Reindexing(DependencyProvider):
+    """Rebuilds the index from the owning services in the background (never inside a request) and reports progress.
+
+    The backend builds a new index beside the live one and swaps it in, so searches keep working meanwhile."""
+
+    def setup(self):
+        self.status = {"state": "idle", "documents": 0}
+
+    def start(self):
+        self._runner = None
+
+    def begin(self, backend) -> dict:
+        if self.status["state"] == "running":
+            return dict(self.status)
+        self.status = {"state": "running", "documents": 0, "started_at": utcnow().isoformat()}
+        self.container.spawn_managed_thread(lambda: self._run(backend), identifier="reindex")
+        return dict(self.status)
+
+    def _run(self, backend):
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        def counted(documents):
+            for document in documents:
+                self.status["documents"] += 1
+                yield document
+
+        try:
+            with ClusterRpcProxy(self.container.config, timeout=120) as cluster:
+                total = backend.reindex(counted(all_public_documents(cluster.consultation, cluster.newsfeed, utcnow())))
+            self.status.update(state="done", documents=total, finished_at=utcnow().isoformat())
+        except Exception as exc:  # noqa: BLE001 - reported to the operator through reindex_status
+            self.status.update(state="failed", error=f"{type(exc).__name__}: {exc}"[:500],
+                               finished_at=utcnow().isoformat())
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
 class SearchService:
     name = "search"
 
     backend = SearchIndex()
     linking = Linking()
+    reindexing = Reindexing()
     uow = UnitOfWork("search", OutboxMessage, EVENT_SCHEMAS)
 
     @property
@@ -73,6 +114,15 @@ class SearchService:
     @rpc
     def health(self):
         return {"database": database_ok(self.uow), "search_backend": "ok" if self.backend.ping() else "down"}
+
+    @rpc
+    def start_reindex(self):
+        """Start rebuilding the whole index from the owning services; poll reindex_status for progress."""
+        return self.reindexing.begin(self.backend)
+
+    @rpc
+    def reindex_status(self):
+        return dict(self.reindexing.status)
 
     @rpc
     def load_profiles(self):

@@ -162,3 +162,38 @@ def test_invalid_staff_input_lists_each_bad_field_in_the_readers_language(stack,
     chinese = staff.post(f"{stack.base_url}/api/v1/staff/policies", json={"title": ""}, timeout=30,
                          headers={"Accept-Language": "zh-CN"}).json()["error"]["fields"]
     assert chinese["title"] != fields["title"]
+
+
+def run_balloon(stack_env, *args):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **stack_env["env"]}
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_reindex_rebuilds_the_index_from_the_owning_services(stack, stack_env, staff):
+    policy_id = publish(stack, staff, "养老服务补贴办法（征求意见稿）", "第一条　为完善养老服务补贴，制定本办法。\n")
+    assert eventually(found(stack, f"policy:{policy_id}", q="养老"))
+    result = run_balloon(stack_env, "reindex")
+    assert result.returncode == 0, result.stderr
+    assert "reindexed" in result.stdout
+    assert found(stack, f"policy:{policy_id}", q="养老")()
+    assert found(stack, f"clause:{policy_id}:1", q="养老")()
+
+
+def test_dead_letter_queues_can_be_listed(stack, stack_env):
+    vhost = stack_env["env"]["AMQP_URI"].rsplit("/", 1)[1]
+    result = run_balloon(stack_env, "dead-letters", "list")
+    assert result.returncode == 0, result.stderr
+    assert "evt-consultation-policy_published--search.on_policy_published.dead" in result.stdout, (vhost, result.stdout)
+
+
+def test_cli_errors_are_one_readable_line(stack_env):
+    result = run_balloon({"env": {**stack_env["env"], "AMQP_URI": "amqp://guest:guest@127.0.0.1:1/"}}, "reindex",
+                         "--timeout", "5")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("balloon:")
