@@ -8,11 +8,6 @@ from services.kernel.events import EventSchema
 LINKS_SUGGESTED = "links_suggested"
 
 
-class MatchedTerm(Schema):
-    term = fields.String(required=True)
-    weight = fields.Float(required=True)
-
-
 class SuggestedLink(Schema):
     policy_id = fields.Integer(required=True)
     article_id = fields.String(required=True)
@@ -22,7 +17,8 @@ class SuggestedLink(Schema):
     article_published_at = fields.AwareDateTime(allow_none=True, load_default=None)
     score = fields.Float(required=True)
     clause_number = fields.Integer(allow_none=True, load_default=None)
-    matched_terms = fields.List(fields.Nested(MatchedTerm), required=True)
+    # the terms (and phrases) that matched, strongest contribution first: what an editor reads to judge the link
+    matched_terms = fields.List(fields.String(), required=True)
 
 
 class LinksSuggestedEvent(EventSchema):

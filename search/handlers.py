@@ -226,7 +226,7 @@ def _with_article(match: LinkSuggestion, article: Mapping[str, Any]) -> dict:
         "policy_id": int(match.policy_id),
         "score": round(float(match.score), 4),
         "clause_number": int(clause) if clause not in (None, "") and str(clause).isdigit() else None,
-        "matched_terms": [{"term": t, "weight": round(float(w), 4)} for t, w in match.matched_terms.items()],
+        "matched_terms": [term for term, _ in sorted(match.matched_terms.items(), key=lambda item: -item[1])],
     }
 
 
