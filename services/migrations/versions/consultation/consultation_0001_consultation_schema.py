@@ -2,7 +2,7 @@
 
 Revision ID: consultation_0001
 Revises: 
-Create Date: 2026-11-26 07:33:14.748730
+Create Date: 2026-11-26 07:44:50.007590
 """
 from alembic import op
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('object_type', sa.String(length=40), nullable=False),
     sa.Column('object_id', sa.String(length=64), nullable=True),
     sa.Column('detail', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_at', ['at', 'id'], unique=False)
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_unsent', ['sent_at', 'created_at'], unique=False)
@@ -61,7 +61,7 @@ def upgrade() -> None:
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_policy'))
     )
     with op.batch_alter_table('policy', schema=None) as batch_op:
         batch_op.create_index('ix_policy_department', ['department'], unique=False)
@@ -76,8 +76,8 @@ def upgrade() -> None:
     sa.Column('theme', sa.JSON(), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('key')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_site_key')),
+    sa.UniqueConstraint('key', name=op.f('uq_site_key_key'))
     )
     op.create_table('staff_user',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -90,15 +90,15 @@ def upgrade() -> None:
     sa.Column('locked_until', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
     sa.Column('last_login_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('username')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_user')),
+    sa.UniqueConstraint('username', name=op.f('uq_staff_user_username'))
     )
     op.create_table('submission_attempt',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('subject_hash', sa.String(length=64), nullable=False),
     sa.Column('policy_id', sa.Integer(), nullable=False),
     sa.Column('at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_submission_attempt'))
     )
     with op.batch_alter_table('submission_attempt', schema=None) as batch_op:
         batch_op.create_index('ix_submission_attempt_subject', ['subject_hash', 'policy_id', 'at'], unique=False)
@@ -120,8 +120,8 @@ def upgrade() -> None:
     sa.Column('decided_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_coverage_link_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_coverage_link')),
     sa.UniqueConstraint('policy_id', 'article_id', name='uq_coverage_link_article')
     )
     with op.batch_alter_table('coverage_link', schema=None) as batch_op:
@@ -143,8 +143,8 @@ def upgrade() -> None:
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('published_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_explanation_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_explanation'))
     )
     with op.batch_alter_table('explanation', schema=None) as batch_op:
         batch_op.create_index('ix_explanation_policy_state', ['policy_id', 'state'], unique=False)
@@ -157,15 +157,15 @@ def upgrade() -> None:
     sa.Column('updated_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('published_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
     sa.Column('published_by', sa.String(length=80), nullable=True),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('policy_id')
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_feedback_report_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback_report')),
+    sa.UniqueConstraint('policy_id', name=op.f('uq_feedback_report_policy_id'))
     )
     op.create_table('policy_topic',
     sa.Column('policy_id', sa.Integer(), nullable=False),
     sa.Column('topic', sa.String(length=100), nullable=False),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('policy_id', 'topic')
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_policy_topic_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('policy_id', 'topic', name=op.f('pk_policy_topic'))
     )
     with op.batch_alter_table('policy_topic', schema=None) as batch_op:
         batch_op.create_index('ix_policy_topic_topic', ['topic', 'policy_id'], unique=False)
@@ -180,8 +180,8 @@ def upgrade() -> None:
     sa.Column('parse_warnings', sa.JSON(), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_policy_version_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_policy_version')),
     sa.UniqueConstraint('policy_id', 'number', name='uq_policy_version_number')
     )
     op.create_table('vote',
@@ -192,8 +192,8 @@ def upgrade() -> None:
     sa.Column('stance', sa.String(length=16), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_vote_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_vote')),
     sa.UniqueConstraint('policy_id', 'clause_number', 'voter_hash', name='uq_vote_voter')
     )
     with op.batch_alter_table('vote', schema=None) as batch_op:
@@ -209,9 +209,9 @@ def upgrade() -> None:
     sa.Column('label', sa.String(length=100), nullable=False),
     sa.Column('chapter', sa.String(length=300), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['version_id'], ['policy_version.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_clause_policy_id_policy'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['version_id'], ['policy_version.id'], name=op.f('fk_clause_version_id_policy_version'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_clause')),
     sa.UniqueConstraint('version_id', 'number', name='uq_clause_version_number')
     )
     with op.batch_alter_table('clause', schema=None) as batch_op:
@@ -224,8 +224,8 @@ def upgrade() -> None:
     sa.Column('summary', sa.Text(), nullable=False),
     sa.Column('decision', sa.String(length=20), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['report_id'], ['feedback_report.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
+    sa.ForeignKeyConstraint(['report_id'], ['feedback_report.id'], name=op.f('fk_feedback_entry_report_id_feedback_report'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback_entry')),
     sa.UniqueConstraint('report_id', 'clause_number', name='uq_feedback_entry_clause')
     )
     op.create_table('comment',
@@ -253,13 +253,14 @@ def upgrade() -> None:
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('moderated_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
     sa.Column('support_count', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['clause_id'], ['clause.id'], ),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
+    sa.ForeignKeyConstraint(['clause_id'], ['clause.id'], name=op.f('fk_comment_clause_id_clause')),
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_comment_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_comment')),
     sa.UniqueConstraint('policy_id', 'idempotency_key', name='uq_comment_idempotency'),
-    sa.UniqueConstraint('reference')
+    sa.UniqueConstraint('reference', name=op.f('uq_comment_reference'))
     )
     with op.batch_alter_table('comment', schema=None) as batch_op:
+        batch_op.create_index('ix_comment_created', ['created_at', 'id'], unique=False)
         batch_op.create_index('ix_comment_flagged', ['flagged', 'state'], unique=False)
         batch_op.create_index('ix_comment_policy_clause', ['policy_id', 'clause_number'], unique=False)
         batch_op.create_index('ix_comment_policy_state_created', ['policy_id', 'state', 'created_at', 'id'], unique=False)
@@ -273,16 +274,16 @@ def upgrade() -> None:
     sa.Column('value', sa.String(length=254), nullable=False),
     sa.Column('consent', sa.Boolean(), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('comment_id')
+    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], name=op.f('fk_comment_contact_comment_id_comment'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('comment_id', name=op.f('pk_comment_contact'))
     )
     op.create_table('comment_endorsement',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('comment_id', sa.Integer(), nullable=False),
     sa.Column('voter_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
+    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], name=op.f('fk_comment_endorsement_comment_id_comment'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_comment_endorsement')),
     sa.UniqueConstraint('comment_id', 'voter_hash', name='uq_comment_endorsement_voter')
     )
     op.create_table('comment_transition',
@@ -295,8 +296,8 @@ def upgrade() -> None:
     sa.Column('to_state', sa.String(length=16), nullable=False),
     sa.Column('reason_code', sa.String(length=20), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], name=op.f('fk_comment_transition_comment_id_comment'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_comment_transition'))
     )
     with op.batch_alter_table('comment_transition', schema=None) as batch_op:
         batch_op.create_index('ix_comment_transition_comment', ['comment_id', 'at'], unique=False)
@@ -309,9 +310,9 @@ def upgrade() -> None:
     sa.Column('author_user_id', sa.Integer(), nullable=False),
     sa.Column('author_name', sa.String(length=200), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], name=op.f('fk_reply_comment_id_comment'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_reply_policy_id_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reply'))
     )
     with op.batch_alter_table('reply', schema=None) as batch_op:
         batch_op.create_index('ix_reply_comment', ['comment_id'], unique=False)
@@ -340,6 +341,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_comment_policy_state_created')
         batch_op.drop_index('ix_comment_policy_clause')
         batch_op.drop_index('ix_comment_flagged')
+        batch_op.drop_index('ix_comment_created')
 
     op.drop_table('comment')
     op.drop_table('feedback_entry')

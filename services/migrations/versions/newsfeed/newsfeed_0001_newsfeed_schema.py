@@ -2,7 +2,7 @@
 
 Revision ID: newsfeed_0001
 Revises: 
-Create Date: 2026-11-26 07:33:14.928685
+Create Date: 2026-11-26 07:44:50.120352
 """
 from alembic import op
 import sqlalchemy as sa

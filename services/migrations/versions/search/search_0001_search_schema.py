@@ -2,7 +2,7 @@
 
 Revision ID: search_0001
 Revises: 
-Create Date: 2026-11-26 07:33:15.030386
+Create Date: 2026-11-26 07:44:50.189951
 """
 from alembic import op
 import sqlalchemy as sa
