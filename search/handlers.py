@@ -52,7 +52,10 @@ def index_policy(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
         if previous_version > indexing.event_version(payload):
             return []  # an older event arriving late must not roll the profile back
         stale = indexing.stale_clause_ids(payload, [c["number"] for c in (record.clauses if record else [])])
-        ctx.backend.upsert(documents)
+        if payload["state"] in indexing.UNPUBLISHED_STATES:
+            stale += [document.doc_id for document in documents]  # withdrawn: gone from public search
+        else:
+            ctx.backend.upsert(documents)
         if stale:
             ctx.backend.delete(stale)
         record = _store_profile(ctx, uow, payload, record)

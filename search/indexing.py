@@ -13,6 +13,7 @@ from search.documents import SearchDocument, build_document
 
 OPEN_STATES = ("open",)
 PROFILE_STATES = ("scheduled", "open")
+UNPUBLISHED_STATES = ("withdrawn",)
 
 
 def parse_time(value) -> datetime:

@@ -201,7 +201,7 @@ def dead_letters_list():
 @one_line_errors
 def dead_letters_replay(queue, limit):
     """Move messages from QUEUE (a `.dead` queue) back to the handler's queue, with a fresh retry count."""
-    from kombu import Connection
+    from kombu import Connection, Queue
 
     from services.messaging import ATTEMPT_HEADER
 
@@ -212,8 +212,9 @@ def dead_letters_replay(queue, limit):
     with Connection(load_config()["AMQP_URI"]) as connection:
         channel = connection.channel()
         producer = connection.Producer(channel)
+        dead = Queue(queue, no_declare=True)(channel)
         while moved < limit:
-            message = channel.basic_get(queue, no_ack=False)
+            message = dead.get(no_ack=False)
             if message is None:
                 break
             headers = {k: v for k, v in (message.headers or {}).items() if k not in (ATTEMPT_HEADER, "x-death")}

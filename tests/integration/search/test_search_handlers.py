@@ -160,3 +160,11 @@ def test_profiles_come_back_after_a_restart(ctx):
     handlers.index_policy(ctx, make_policy_event())
     fresh = handlers.SearchContext(ctx.backend, ProfileIndex(), ctx.unit_of_work)
     assert handlers.load_open_profiles(fresh) == 1
+
+
+def test_withdrawn_policy_leaves_the_index_and_stops_linking(ctx):
+    handlers.index_policy(ctx, make_policy_event())
+    handlers.index_policy(ctx, make_policy_event(state="withdrawn"))
+    assert handlers.search(ctx, {"q": "医保", "doc_type": "policy"})["total"] == 0
+    assert handlers.search(ctx, {"q": "医保", "doc_type": "clause"})["total"] == 0
+    assert handlers.index_article(ctx, make_article_event()) == []
