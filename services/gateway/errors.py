@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from nameko import exceptions as nameko_exceptions
 from werkzeug.exceptions import HTTPException
 
-from consultation.i18n import translate, translate_errors
+from consultation.i18n import translate, translate_errors, window_closed_message
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,10 @@ def describe(exc: BaseException, language: str = "zh-CN") -> tuple[int, dict, di
     error = body["error"]
     if error.get("fields"):
         error["fields"] = translate_errors(error["fields"], language)
-    error["message"] = translate(error["message"], language)
+    if error["code"] == "window_closed":
+        error["message"] = window_closed_message(exc, language)  # says when, in the consultation's time zone
+    else:
+        error["message"] = translate(error["message"], language)
     return status, body, headers
 
 

@@ -6,14 +6,18 @@ the service checks again. The tables are also what the OpenAPI document and the 
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Response
 
+from consultation.report import report_document
 from services.gateway.auth import require_roles
 from services.gateway.base import GatewayBase
-from services.gateway.errors import ApiError
-from services.gateway.http import json_response, query_params, read_json, route
+from services.gateway.errors import ApiError, describe
+from services.gateway.http import json_response, query_params, read_json, request_language, route
+from services.gateway.templating import render
 
 OFFICER, EDITOR, MODERATOR, ADMIN = "policy_officer", "editor", "moderator", "admin"
 ANY_STAFF = (OFFICER, EDITOR, MODERATOR)
@@ -95,11 +99,11 @@ STAFF_ROUTES = [
     # explanations, coverage links, interest profiles
     staff("GET", f"{S}/policies/<int:policy_id>/explanations", "consultation", "list_explanations", ANY_STAFF,
           schema="ListExplanationsSchema"),
-    staff("POST", f"{S}/policies/<int:policy_id>/explanations", "consultation", "create_explanation", (EDITOR,),
+    staff("POST", f"{S}/policies/<int:policy_id>/explanations", "consultation", "create_explanation", (EDITOR, OFFICER),
           status=201, schema="CreateExplanationSchema"),
-    staff("PATCH", f"{S}/explanations/<int:explanation_id>", "consultation", "update_explanation", (EDITOR,),
+    staff("PATCH", f"{S}/explanations/<int:explanation_id>", "consultation", "update_explanation", (EDITOR, OFFICER),
           schema="UpdateExplanationSchema"),
-    staff("POST", f"{S}/explanations/<int:explanation_id>/publish", "consultation", "publish_explanation", (EDITOR,),
+    staff("POST", f"{S}/explanations/<int:explanation_id>/publish", "consultation", "publish_explanation", (EDITOR, OFFICER),
           schema="PublishExplanationSchema"),
     staff("GET", f"{S}/policies/<int:policy_id>/links", "consultation", "list_policy_links", (EDITOR, OFFICER),
           schema="ListPolicyLinksSchema"),
@@ -231,6 +235,32 @@ class ApiRoutes(GatewayBase):
 
         return Response(lines(), mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="policy-{policy_id}-comments.csv"'})
+
+    @route("GET", "/policies/<int:policy_id>/report")
+    def report_page(self, request, policy_id):
+        """The published feedback report (意见采纳情况) as an HTML page, in the reader's language."""
+        language = request_language(request)
+        try:
+            report = self.consultation.get_report({"policy_id": policy_id}, None)
+        except Exception as exc:  # noqa: BLE001 - a page, so errors are pages too (same status as the JSON API)
+            status, body, headers = describe(exc, language)
+            html = render("report/error.html", language, status=status, message=body["error"]["message"])
+            return Response(html, status=status, mimetype="text/html", headers=headers)
+        document = report_document(report, "en" if language == "en" else "zh")
+        time_zone = self.consultation.get_policy({"policy_id": policy_id}, None)["time_zone"]
+        html = render("report/report.html", language, document=document, policy_id=policy_id,
+                      published_local=_local_minute(report.get("published_at"), time_zone),
+                      json_url=f"{P}/policies/{policy_id}/report", csv_url=f"{P}/policies/{policy_id}/report/comments.csv")
+        return Response(html, mimetype="text/html")
+
+
+def _local_minute(moment, time_zone: str) -> str | None:
+    """'2026-11-26 15:04 (Asia/Shanghai)': report dates are shown in the consultation's own time zone."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    return f"{moment.astimezone(ZoneInfo(time_zone)):%Y-%m-%d %H:%M} ({time_zone})"
 
 
 for _index, _api in enumerate(PUBLIC_ROUTES + STAFF_ROUTES):
