@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import Schema
-from sqlalchemy import Index, String, Text, select
+from sqlalchemy import Index, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
 from .db import UtcDateTime, utcnow
@@ -97,22 +97,28 @@ def relay_pending(
     publish: Callable[[str, dict], None],
     batch_size: int = 200,
 ) -> int:
-    """Publish unsent outbox rows in creation order and mark each sent. Returns how many were published.
+    """Publish unsent outbox rows in creation order and mark them sent. Returns how many were published.
 
-    Stops at the first publish failure, leaving that row and later ones for the next run, so ordering holds and
-    nothing is lost.
+    Rows are marked in one statement per batch; if publishing fails part-way, the rows already published are marked
+    and the rest wait for the next run, so ordering holds and nothing is lost (a crash between publishing and marking
+    publishes a row twice, which consumers tolerate).
     """
-    sent = 0
     with session_factory() as session:
-        rows = session.scalars(
-            select(outbox_model)
+        rows = session.execute(
+            select(outbox_model.id, outbox_model.event_type, outbox_model.payload)
             .where(outbox_model.sent_at.is_(None))
             .order_by(outbox_model.created_at, outbox_model.id)
             .limit(batch_size)
         ).all()
-        for row in rows:
-            publish(row.event_type, json.loads(row.payload))
-            row.sent_at = utcnow()
-            session.commit()
-            sent += 1
-    return sent
+        published: list[str] = []
+        try:
+            for row_id, event_type, payload in rows:
+                publish(event_type, json.loads(payload))
+                published.append(row_id)
+        finally:
+            if published:
+                session.execute(
+                    update(outbox_model).where(outbox_model.id.in_(published)).values(sent_at=utcnow())
+                )
+                session.commit()
+    return len(published)
