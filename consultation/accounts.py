@@ -140,7 +140,7 @@ def user_dict(user: User) -> dict[str, Any]:
 
 
 def _get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if isinstance(user_id, int) and 0 < user_id <= 2_147_483_647 else None
     if user is None:
         raise NotFound(f"user {user_id} not found")
     return user

@@ -360,3 +360,8 @@ class GetSiteKey:
 class EndorseComment:
     comment_id: int
     voter_token: str
+
+
+@dataclass(frozen=True)
+class GetExplanation:
+    explanation_id: int

@@ -48,8 +48,8 @@ from .model import (
     Reply,
     Vote,
 )
-from .parsing import int_to_chinese_numeral, parse_draft
-from .ratelimit import DEFAULT_HASH_SECRET, check_and_record, subject_hash, submitter_hashes
+from .parsing import detect_language, int_to_chinese_numeral, parse_draft
+from .ratelimit import DEFAULT_HASH_SECRET, check_and_record, prune, subject_hash, submitter_hashes
 from .redaction import contains_personal_data, redact_personal_data
 from .sanitize import html_to_text, sanitize_rich_text
 
@@ -111,7 +111,12 @@ def _page(page: int, page_size: int) -> tuple[int, int]:
     return page, page_size
 
 
+MAX_ID = 2_147_483_647
+
+
 def _get_policy(session: Session, policy_id: int, *, public: bool = False, for_update: bool = False) -> Policy:
+    if not isinstance(policy_id, int) or not (0 < policy_id <= MAX_ID):
+        raise NotFound(f"policy {policy_id} not found")
     query = select(Policy).where(Policy.id == policy_id)
     if for_update:
         query = query.with_for_update()
@@ -119,6 +124,19 @@ def _get_policy(session: Session, policy_id: int, *, public: bool = False, for_u
     if policy is None or (public and policy.published_at is None):
         raise NotFound(f"policy {policy_id} not found")
     return policy
+
+
+def _get_row(session: Session, model: type, row_id: Any, label: str, *, for_update: bool = False):
+    """The row with this id, or NotFound; ids outside the integer column's range are simply not found."""
+    if not isinstance(row_id, int) or not (0 < row_id <= MAX_ID):
+        raise NotFound(f"{label} {row_id} not found")
+    query = select(model).where(model.id == row_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(f"{label} {row_id} not found")
+    return row
 
 
 def _is_staff(actor: Actor | None) -> bool:
@@ -595,6 +613,15 @@ def advance_due(uow, now: dt.datetime | None = None) -> list[dict]:
     return done
 
 
+def prune_submission_attempts(uow, now: dt.datetime | None = None) -> int:
+    """Delete rate-limit records older than any limit looks back (call it from the same timer as advance_due)."""
+    now = now or utcnow()
+    with uow:
+        removed = prune(uow.session, now)
+        uow.commit()
+    return removed
+
+
 def _policy_detail(
     session: Session, policy: Policy, version_number: int, now: dt.datetime, *, staff: bool = False
 ) -> dict[str, Any]:
@@ -734,6 +761,8 @@ def _submission_errors(command: c.SubmitComment) -> dict[str, str]:
     text = command.text if isinstance(command.text, str) else None
     if text is None or not text.strip():
         errors["text"] = "field.required"
+    elif "\x00" in text:
+        errors["text"] = "field.invalid"
     elif len(text.strip()) > MAX_COMMENT_LENGTH:
         errors["text"] = "text.length"
     if command.stance not in STANCES:
@@ -826,7 +855,7 @@ def submit_comment(
         check_and_record(uow.session, subjects, policy.id, now)
 
         text = command.text.strip()
-        language = command.language or policy.language
+        language = command.language or detect_language(text)
         redacted = redact_personal_data(text, marker_language=language)
         display_name = _redacted_name(command.display_name, language)
         text_hash = _text_hash(text)
@@ -998,9 +1027,7 @@ def moderate_comment(uow, command: c.ModerateComment, *, actor: Actor, clock: Cl
         raise ValidationFailed(errors)
     now = clock()
     with uow:
-        comment = uow.session.scalar(select(Comment).where(Comment.id == command.comment_id).with_for_update())
-        if comment is None:
-            raise NotFound(f"comment {command.comment_id} not found")
+        comment = _get_row(uow.session, Comment, command.comment_id, "comment", for_update=True)
         result = _moderate_one(uow, comment, command.action, command.reason_code, command.note, actor, now)
         uow.commit()
         return result
@@ -1023,7 +1050,10 @@ def bulk_moderate(uow, command: c.BulkModerate, *, actor: Actor, clock: Clock = 
         ids = list(dict.fromkeys(command.comment_ids))
         comments = {
             comment.id: comment
-            for comment in uow.session.scalars(select(Comment).where(Comment.id.in_(ids)).with_for_update())
+            for comment in uow.session.scalars(
+                select(Comment).where(Comment.id.in_([i for i in ids if isinstance(i, int) and 0 < i <= MAX_ID]))
+                .with_for_update()
+            )
         }
         for comment_id in ids:
             comment = comments.get(comment_id)
@@ -1062,8 +1092,9 @@ def list_moderation_queue(uow, command: c.ListModerationQueue, *, actor: Actor, 
     """A page of a moderation queue with keyset pagination on (created_at, id).
 
     pending and flagged (pending with flags) show oldest first, so nothing waits forever; all shows newest first.
+    Policy officers read it too: they find the comments they answer here.
     """
-    require_role(actor, MODERATOR)
+    require_role(actor, MODERATOR, POLICY_OFFICER)
     errors = {}
     if command.queue not in ("pending", "flagged", "all"):
         errors["queue"] = "field.choice"
@@ -1142,9 +1173,7 @@ def comment_history(uow, command: c.GetCommentHistory, *, actor: Actor, clock: C
     """Every state transition of a comment, oldest first."""
     require_role(actor, MODERATOR, POLICY_OFFICER)
     with uow:
-        comment = uow.session.get(Comment, command.comment_id)
-        if comment is None:
-            raise NotFound(f"comment {command.comment_id} not found")
+        comment = _get_row(uow.session, Comment, command.comment_id, "comment")
         transitions = uow.session.scalars(
             select(CommentTransition)
             .where(CommentTransition.comment_id == comment.id)
@@ -1165,9 +1194,7 @@ def view_comment_original(uow, command: c.ViewCommentOriginal, *, actor: Actor, 
     require_role(actor, MODERATOR)
     now = clock()
     with uow:
-        comment = uow.session.get(Comment, command.comment_id)
-        if comment is None:
-            raise NotFound(f"comment {command.comment_id} not found")
+        comment = _get_row(uow.session, Comment, command.comment_id, "comment")
         contact = comment.contact
         result = {
             "comment_id": comment.id,
@@ -1228,8 +1255,8 @@ def endorse_comment(
     now = clock()
     voter = subject_hash("token", command.voter_token, hash_secret)
     with uow:
-        comment = uow.session.get(Comment, command.comment_id)
-        if comment is None or comment.state != "approved":
+        comment = _get_row(uow.session, Comment, command.comment_id, "comment")
+        if comment.state != "approved":
             raise NotFound(f"comment {command.comment_id} not found")
         policy = _get_policy(uow.session, comment.policy_id, public=True)
         window.ensure_accepting(policy.state, policy.open_at, policy.close_at, now, policy.time_zone)
@@ -1268,9 +1295,7 @@ def post_reply(uow, command: c.PostReply, *, actor: Actor, clock: Clock = utcnow
         raise ValidationFailed(errors)
     now = clock()
     with uow:
-        comment = uow.session.get(Comment, command.comment_id)
-        if comment is None:
-            raise NotFound(f"comment {command.comment_id} not found")
+        comment = _get_row(uow.session, Comment, command.comment_id, "comment")
         if comment.state in ("rejected", "hidden"):
             raise Conflict(f"cannot reply to a comment that is {comment.state}")
         policy = _get_policy(uow.session, comment.policy_id)
@@ -1478,9 +1503,7 @@ def update_explanation(uow, command: c.UpdateExplanation, *, actor: Actor, clock
         raise ValidationFailed(errors)
     now = clock()
     with uow:
-        explanation = uow.session.get(Explanation, command.explanation_id)
-        if explanation is None:
-            raise NotFound(f"explanation {command.explanation_id} not found")
+        explanation = _get_row(uow.session, Explanation, command.explanation_id, "explanation")
         if command.clause_numbers is not None:
             _check_clause_numbers(uow.session, _get_policy(uow.session, explanation.policy_id), command.clause_numbers)
             explanation.clause_numbers = sorted(set(command.clause_numbers))
@@ -1529,9 +1552,7 @@ def publish_explanation(uow, command: c.PublishExplanation, *, actor: Actor, clo
     require_role(actor, EDITOR, POLICY_OFFICER)
     now = clock()
     with uow:
-        explanation = uow.session.get(Explanation, command.explanation_id)
-        if explanation is None:
-            raise NotFound(f"explanation {command.explanation_id} not found")
+        explanation = _get_row(uow.session, Explanation, command.explanation_id, "explanation")
         policy = _get_policy(uow.session, explanation.policy_id)
         if policy.published_at is None:
             raise Conflict("publish the policy before its explanations")
@@ -1560,6 +1581,15 @@ def list_explanations(uow, command: c.ListExplanations, *, actor: Actor | None =
         return [_explanation_dict(e) for e in uow.session.scalars(query)]
 
 
+def get_explanation(uow, command: c.GetExplanation, *, actor: Actor | None = None, clock: Clock = utcnow) -> dict:
+    """One explanation: published ones for everybody, drafts for staff."""
+    with uow:
+        explanation = _get_row(uow.session, Explanation, command.explanation_id, "explanation")
+        if explanation.state != "published" and not _is_staff(actor):
+            raise NotFound(f"explanation {command.explanation_id} not found")
+        return _explanation_dict(explanation)
+
+
 # --- coverage links --------------------------------------------------------------------------------------------------
 
 
@@ -1582,6 +1612,14 @@ def _link_dict(link: CoverageLink) -> dict[str, Any]:
         "created_at": link.created_at,
         "updated_at": link.updated_at,
     }
+
+
+# What the public sees of a link: the coverage itself, not who decided it or how the linker scored it.
+_STAFF_ONLY_LINK_FIELDS = ("decided_by", "score", "matched_terms", "origin", "created_at", "updated_at", "decided_at")
+
+
+def _public_link(link: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in link.items() if key not in _STAFF_ONLY_LINK_FIELDS}
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -1618,17 +1656,42 @@ def _article_fields(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _term_text(term: Any) -> str | None:
+    # The search service sends terms as strings; a {"term": …, "weight": …} form is accepted as well.
+    if isinstance(term, dict):
+        term = term.get("term")
+    return str(term)[:100] if term not in (None, "") else None
+
+
 def record_link_suggestions(uow, payload: dict[str, Any], *, clock: Clock = utcnow) -> dict:
     """Consume a links_suggested event idempotently.
 
     The same (policy, article) stays one link; a repeated suggestion refreshes score, matched terms and article
-    metadata but never resets a link an editor already confirmed or rejected. Unknown policies and malformed items
-    are skipped and counted, so a redelivered or partly bad event never fails the consumer.
+    metadata but never resets a link an editor already confirmed or rejected. Events may arrive out of order
+    (redelivery, retries, parallel workers): a suggestion whose envelope `occurred_at` is older than the one already
+    applied is ignored. Unknown policies and malformed items are skipped and counted, so a redelivered or partly bad
+    event never fails the consumer. Returns counts: created, updated, stale, skipped.
     """
+    payload = payload if isinstance(payload, dict) else {}
     now = clock()
-    created = updated = skipped = 0
+    try:
+        suggested_at = _parse_time(payload.get("occurred_at")) or now
+    except (TypeError, ValueError):
+        suggested_at = now
+    for attempt in range(2):
+        try:
+            return _apply_link_suggestions(uow, payload, suggested_at, now)
+        except IntegrityError:
+            # Another worker inserted the same (policy, article) link concurrently; run again to update it instead.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply_link_suggestions(uow, payload: dict[str, Any], suggested_at: dt.datetime, now: dt.datetime) -> dict:
+    counts = {"created": 0, "updated": 0, "stale": 0, "skipped": 0}
     with uow:
-        for item in _suggestions_of(payload or {}):
+        for item in _suggestions_of(payload):
             article = _article_fields(item)
             try:
                 policy_id = int(item.get("policy_id"))
@@ -1636,26 +1699,30 @@ def record_link_suggestions(uow, payload: dict[str, Any], *, clock: Clock = utcn
                 score = None if item.get("score") is None else float(item["score"])
                 clause_number = None if item.get("clause_number") is None else int(item["clause_number"])
             except (TypeError, ValueError):
-                skipped += 1
+                counts["skipped"] += 1
                 continue
             if not article["article_id"] or not article["url"] or not _is_http_url(str(article["url"])):
-                skipped += 1
+                counts["skipped"] += 1
                 continue
-            if uow.session.get(Policy, policy_id) is None:
-                skipped += 1
+            if not (0 < policy_id <= MAX_ID) or uow.session.get(Policy, policy_id) is None:
+                counts["skipped"] += 1
                 continue
-            terms = [str(t)[:100] for t in (item.get("matched_terms") or [])][:50]
+            raw_terms = item.get("matched_terms")
+            terms = [t for t in map(_term_text, raw_terms) if t][:50] if isinstance(raw_terms, list) else []
             link = uow.session.scalar(
                 select(CoverageLink).where(CoverageLink.policy_id == policy_id,
-                                           CoverageLink.article_id == article["article_id"])
+                                           CoverageLink.article_id == article["article_id"][:200])
             )
             if link is None:
                 link = CoverageLink(policy_id=policy_id, article_id=article["article_id"][:200], state="suggested",
                                     origin="suggested", created_at=now)
                 uow.session.add(link)
-                created += 1
+                counts["created"] += 1
+            elif suggested_at < link.updated_at:
+                counts["stale"] += 1
+                continue
             else:
-                updated += 1
+                counts["updated"] += 1
             link.article_title = str(article["title"] or article["url"])[:500]
             link.article_url = str(article["url"])[:1000]
             link.article_outlet = article["outlet"] and str(article["outlet"])[:200]
@@ -1664,10 +1731,10 @@ def record_link_suggestions(uow, payload: dict[str, Any], *, clock: Clock = utcn
             link.matched_terms = terms
             if link.state == "suggested":
                 link.clause_number = clause_number
-            link.updated_at = now
+            link.updated_at = suggested_at
             uow.session.flush()
         uow.commit()
-    return {"created": created, "updated": updated, "skipped": skipped}
+    return counts
 
 
 def _emit_link_confirmed(uow, link: CoverageLink) -> None:
@@ -1698,9 +1765,7 @@ def decide_link(uow, command: c.DecideLink, *, actor: Actor, clock: Clock = utcn
         raise ValidationFailed({"decision": "field.choice"})
     now = clock()
     with uow:
-        link = uow.session.scalar(select(CoverageLink).where(CoverageLink.id == command.link_id).with_for_update())
-        if link is None:
-            raise NotFound(f"link {command.link_id} not found")
+        link = _get_row(uow.session, CoverageLink, command.link_id, "link", for_update=True)
         target = "confirmed" if command.decision == "confirm" else "rejected"
         if link.state == target:
             raise InvalidTransition(f"link is {target} already", link.state, command.decision)
@@ -1769,10 +1834,11 @@ def list_policy_links(uow, command: c.ListPolicyLinks, *, actor: Actor | None = 
         elif command.state:
             query = query.where(CoverageLink.state == command.state)
         if staff and command.state == "suggested":
-            query = query.order_by(CoverageLink.score.desc(), CoverageLink.id)
+            query = query.order_by(CoverageLink.score.desc().nulls_last(), CoverageLink.id)
         else:
-            query = query.order_by(CoverageLink.article_published_at.desc(), CoverageLink.id.desc())
-        return [_link_dict(link) for link in uow.session.scalars(query)]
+            query = query.order_by(CoverageLink.article_published_at.desc().nulls_last(), CoverageLink.id.desc())
+        links = [_link_dict(link) for link in uow.session.scalars(query)]
+        return links if staff else [_public_link(link) for link in links]
 
 
 def list_links_for_article(uow, command: c.ListLinksForArticle, *, clock: Clock = utcnow) -> list:
@@ -1797,9 +1863,9 @@ def list_links_for_article(uow, command: c.ListLinksForArticle, *, clock: Clock 
 
 __all__ = [
     "advance_due", "bulk_moderate", "cast_vote", "close_consultation", "comment_history", "create_explanation",
-    "create_link", "create_policy", "decide_link", "diff_versions", "endorse_comment", "get_policy",
+    "create_link", "create_policy", "decide_link", "diff_versions", "endorse_comment", "get_explanation", "get_policy",
     "list_explanations", "list_links_for_article", "list_moderation_queue", "list_policies", "list_policy_links",
     "list_public_comments", "moderate_comment", "open_consultation", "poll_results", "post_reply",
-    "publish_explanation", "record_link_suggestions", "revise_draft", "schedule_policy", "submit_comment",
+    "prune_submission_attempts", "publish_explanation", "record_link_suggestions", "revise_draft", "schedule_policy", "submit_comment",
     "update_explanation", "update_policy_details", "view_comment_original", "withdraw_policy",
 ]

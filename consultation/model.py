@@ -287,6 +287,8 @@ class CoverageLink(Base):
     decided_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # When a suggestion is applied this is the suggestion event's occurred_at (not the local clock), so an older
+    # event arriving late is recognised and ignored; editor decisions set it to the decision time.
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

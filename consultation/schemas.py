@@ -14,6 +14,16 @@ from .i18n import to_message_ids
 from .report import DECISIONS
 from .window import STATES
 
+MAX_ID = 2_147_483_647  # ids are 32-bit integer columns; larger numbers would be a database error, not a 404
+
+
+def _no_nul(value: str) -> bool:
+    # PostgreSQL cannot store NUL characters in text; refuse them as bad input instead of failing at commit.
+    if "\x00" in value:
+        raise ValidationError("field.invalid")
+    return True
+
+
 _BASE_MESSAGES = {
     "required": "field.required",
     "null": "field.null",
@@ -30,7 +40,7 @@ def Text(max_length: int, *, min_length: int = 1, required: bool = False, messag
         kw.setdefault("load_default", None)
     return fields.String(
         required=required,
-        validate=validate.Length(min=min_length, max=max_length, error=message),
+        validate=[validate.Length(min=min_length, max=max_length, error=message), _no_nul],
         error_messages=_msgs(invalid="field.string"),
         **kw,
     )
@@ -43,7 +53,7 @@ def Choice(choices, *, required: bool = False, **kw):
                          error_messages=_msgs(invalid="field.string"), **kw)
 
 
-def Int(*, required: bool = False, minimum: int | None = 1, maximum: int | None = None, **kw):
+def Int(*, required: bool = False, minimum: int | None = 1, maximum: int | None = MAX_ID, **kw):
     if not required:
         kw.setdefault("load_default", None)
     return fields.Integer(required=required, strict=False, validate=validate.Range(min=minimum, max=maximum,
@@ -347,6 +357,11 @@ class UpdateExplanationSchema(CommandSchema):
 
 class PublishExplanationSchema(CommandSchema):
     command_class = c.PublishExplanation
+    explanation_id = Int(required=True)
+
+
+class GetExplanationSchema(CommandSchema):
+    command_class = c.GetExplanation
     explanation_id = Int(required=True)
 
 
@@ -746,6 +761,7 @@ class LinkSchema(_Out):
 class PublicLinkSchema(LinkSchema):
     class Meta:
         exclude = ("decided_by", "score", "matched_terms", "origin", "created_at", "updated_at", "decided_at")
+        # keep in step with handlers._STAFF_ONLY_LINK_FIELDS
 
 
 class ArticleConsultationSchema(PolicySummarySchema):

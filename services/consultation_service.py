@@ -21,6 +21,7 @@ from services.health import database_ok
 from services.messaging import reliable_event_handler
 
 WINDOW_TICK_S = 5
+PRUNE_TICK_S = 600
 
 
 class Secrets(DependencyProvider):
@@ -155,7 +156,13 @@ class ConsultationService:
 
     @timer(interval=WINDOW_TICK_S)
     def open_and_close_due_consultations(self):
+        """Consultations open and close at their scheduled times without anyone pressing a button."""
         handlers.advance_due(self.uow())
+
+    @timer(interval=PRUNE_TICK_S)
+    def forget_old_submission_attempts(self):
+        """Rate-limit records older than the longest window are no longer needed."""
+        handlers.prune_submission_attempts(self.uow())
 
     @reliable_event_handler("search", LINKS_SUGGESTED)
     def on_links_suggested(self, payload):

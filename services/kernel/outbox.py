@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import Schema
-from sqlalchemy import Index, String, Text, select, update
+from sqlalchemy import Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
 from .db import UtcDateTime, utcnow
@@ -22,7 +22,9 @@ from .db import UtcDateTime, utcnow
 class OutboxMixin:
     """Columns of a service's outbox table; mix into the service's own declarative Base."""
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    # The sequence orders the relay: events of one transaction can share a timestamp, never a sequence number.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[Any] = mapped_column(UtcDateTime, default=utcnow)
@@ -30,7 +32,7 @@ class OutboxMixin:
 
     @declared_attr.directive
     def __table_args__(cls):
-        return (Index(f"ix_{cls.__tablename__}_unsent", "sent_at", "created_at"),)
+        return (Index(f"ix_{cls.__tablename__}_unsent", "sent_at", "seq"),)
 
 
 class UnknownEvent(LookupError):
@@ -105,20 +107,20 @@ def relay_pending(
     """
     with session_factory() as session:
         rows = session.execute(
-            select(outbox_model.id, outbox_model.event_type, outbox_model.payload)
+            select(outbox_model.seq, outbox_model.event_type, outbox_model.payload)
             .where(outbox_model.sent_at.is_(None))
-            .order_by(outbox_model.created_at, outbox_model.id)
+            .order_by(outbox_model.seq)
             .limit(batch_size)
         ).all()
-        published: list[str] = []
+        published: list[int] = []
         try:
-            for row_id, event_type, payload in rows:
+            for seq, event_type, payload in rows:
                 publish(event_type, json.loads(payload))
-                published.append(row_id)
+                published.append(seq)
         finally:
             if published:
                 session.execute(
-                    update(outbox_model).where(outbox_model.id.in_(published)).values(sent_at=utcnow())
+                    update(outbox_model).where(outbox_model.seq.in_(published)).values(sent_at=utcnow())
                 )
                 session.commit()
     return len(published)

@@ -1,6 +1,7 @@
 """The consultation service as it runs: RPC calls over the real RabbitMQ broker into a nameko container, and the events
 it relays from its outbox, consumed by a recorder service. One or more tests per numbered item of the issue's Domain
 section; the main flows run on SQLite and on the real PostgreSQL server (fixture `database_url`)."""
+import datetime
 import datetime as dt
 import itertools
 import json
@@ -407,12 +408,18 @@ def test_external_explanation_link_needs_a_url(consultation):
 # --- 10. links to coverage -----------------------------------------------------------------------------------------
 
 
+_suggested_at = itertools.count()
+
+
 def suggestion(policy_id, score=0.8):
-    return {"event_id": uuid.uuid4().hex, "schema_version": 1, "links": [{
+    """A links_suggested event as the search service sends it; later calls are later events (by occurred_at)."""
+    occurred_at = (dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+                   + dt.timedelta(seconds=next(_suggested_at))).isoformat()
+    return {"event_id": uuid.uuid4().hex, "schema_version": 1, "occurred_at": occurred_at, "links": [{
         "policy_id": policy_id, "article_id": "article-42", "article_title": "停车收费将分时段",
         "article_url": "https://news.example.cn/parking", "article_outlet": "江城日报",
         "article_published_at": "2026-11-20T08:00:00+08:00", "score": score, "clause_number": 3,
-        "matched_terms": [{"term": "停车", "weight": 2.0}, {"term": "收费", "weight": 1.0}]}]}
+        "matched_terms": ["停车", "收费"]}]}
 
 
 def test_links_suggested_twice_by_search_stay_one_link_that_an_editor_confirms(

@@ -56,10 +56,14 @@ def make_uow(url: str) -> SqlUnitOfWork:
 
 
 def outbox(uow: SqlUnitOfWork, event_type: str | None = None) -> list[dict]:
-    """Events committed to the outbox, oldest first, as (type, payload) dicts."""
+    """Events committed to the outbox in the order they were emitted, as dicts of type and payload.
+
+    Sorted by the envelope's occurred_at: rows of one transaction share a flush, so their created_at may tie.
+    """
     with uow:
-        rows = uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.id)).all()
+        rows = uow.session.scalars(select(OutboxMessage)).all()
         events = [{"type": row.event_type, **json.loads(row.payload)} for row in rows]
+    events.sort(key=lambda event: event["occurred_at"])
     return [e for e in events if event_type is None or e["type"] == event_type]
 
 

@@ -190,3 +190,20 @@ def test_get_policy_counts_approved_comments_per_clause(uow, clock, policy):
     detail = handlers.get_policy(uow, c.GetPolicy(pid), clock=clock)
     assert [cl["comment_count"] for cl in detail["clauses"]] == [2, 1, 0]
     assert detail["comment_count"] == 4
+
+
+def test_a_nul_character_in_the_text_is_a_field_error(uow, clock, policy):
+    with pytest.raises(ValidationFailed) as caught:
+        submit(uow, clock, policy["policy_id"], text="坏\x00字符")
+    assert caught.value.errors == {"text": "field.invalid"}
+
+
+def test_an_out_of_range_policy_id_is_not_found(uow, clock):
+    with pytest.raises(NotFound):
+        submit(uow, clock, 2**40)
+
+
+def test_the_comment_language_is_detected_when_not_given(uow, clock, policy):
+    receipt = submit(uow, clock, policy["policy_id"], text="Please extend the deadline for small schools.")
+    with uow:
+        assert uow.session.get(Comment, receipt["comment_id"]).language == "en"

@@ -2,7 +2,7 @@ import pytest
 
 from consultation import commands as c
 from consultation import handlers
-from consultation.exceptions import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from consultation.exceptions import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 
 from .factories import EDITOR, MODERATOR, make_open_policy, make_policy, outbox
 
@@ -28,7 +28,10 @@ def test_drafts_are_hidden_from_the_public_until_published(uow, clock):
     assert handlers.list_explanations(uow, c.ListExplanations(pid), clock=clock) == []
     assert len(handlers.list_explanations(uow, c.ListExplanations(pid, include_drafts=True), actor=EDITOR,
                                           clock=clock)) == 1
+    with pytest.raises(NotFound):
+        handlers.get_explanation(uow, c.GetExplanation(explanation["explanation_id"]), clock=clock)
     handlers.publish_explanation(uow, c.PublishExplanation(explanation["explanation_id"]), actor=EDITOR, clock=clock)
+    assert handlers.get_explanation(uow, c.GetExplanation(explanation["explanation_id"]), clock=clock)["title"]
     [public] = handlers.list_explanations(uow, c.ListExplanations(pid), clock=clock)
     assert public["state"] == "published"
     event = outbox(uow, "explanation_published")[-1]

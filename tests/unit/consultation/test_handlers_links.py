@@ -33,7 +33,7 @@ def staff_links(uow, clock, pid, state=None):
 
 def test_a_suggestion_becomes_one_suggested_link_with_its_score_and_terms(uow, clock, pid):
     assert handlers.record_link_suggestions(uow, suggestion(pid), clock=clock) == {
-        "created": 1, "updated": 0, "skipped": 0}
+        "created": 1, "updated": 0, "stale": 0, "skipped": 0}
     [link] = staff_links(uow, clock, pid)
     assert (link["state"], link["score"], link["matched_terms"], link["clause_number"]) == (
         "suggested", 3.5, ["校外培训", "节假日"], 3)
@@ -59,7 +59,8 @@ def test_a_new_suggestion_does_not_reset_a_decided_link(uow, clock, pid):
 def test_a_batch_payload_is_accepted_and_bad_items_are_skipped(uow, clock, pid):
     payload = {"suggestions": [suggestion(pid, "a"), suggestion(pid, "b"), suggestion(999, "c"),
                                suggestion(pid, "d", article_url="ftp://x"), {"policy_id": "x"}]}
-    assert handlers.record_link_suggestions(uow, payload, clock=clock) == {"created": 2, "updated": 0, "skipped": 3}
+    assert handlers.record_link_suggestions(uow, payload, clock=clock) == {
+        "created": 2, "updated": 0, "stale": 0, "skipped": 3}
 
 
 def test_confirming_publishes_the_link_and_emits_link_confirmed(uow, clock, pid):
@@ -105,3 +106,23 @@ def test_the_widget_finds_confirmed_consultations_for_an_article_url(uow, clock,
     assert [(f["policy_id"], f["accepting_comments"]) for f in found] == [(pid, True)]
     assert handlers.list_links_for_article(uow, c.ListLinksForArticle("https://news.example.cn/none"),
                                            clock=clock) == []
+
+
+def test_links_without_a_publication_date_come_last_on_every_database(uow, clock, pid):
+    handlers.record_link_suggestions(uow, suggestion(pid, "undated", article_published_at=None), clock=clock)
+    handlers.record_link_suggestions(uow, suggestion(pid, "dated"), clock=clock)
+    assert [link["article_id"] for link in staff_links(uow, clock, pid)] == ["dated", "undated"]
+
+
+def test_a_suggestion_event_older_than_the_one_applied_is_ignored(uow, clock, pid):
+    newer = {"occurred_at": "2026-03-02T10:00:00+00:00", "links": [suggestion(pid, score=0.9)]}
+    older = {"occurred_at": "2026-03-02T09:59:59+00:00", "links": [suggestion(pid, score=0.6)]}
+    handlers.record_link_suggestions(uow, newer, clock=clock)
+    assert handlers.record_link_suggestions(uow, older, clock=clock)["stale"] == 1
+    assert staff_links(uow, clock, pid)[0]["score"] == 0.9
+
+
+def test_weighted_matched_terms_are_reduced_to_their_text(uow, clock, pid):
+    terms = [{"term": "停车", "weight": 2.0}, {"term": "收费", "weight": 1.0}, {"weight": 0.5}]
+    handlers.record_link_suggestions(uow, suggestion(pid, matched_terms=terms), clock=clock)
+    assert staff_links(uow, clock, pid)[0]["matched_terms"] == ["停车", "收费"]

@@ -66,9 +66,9 @@ def test_bulk_actions_record_each_comment_and_report_failures_per_id(uow, clock,
     ids = [submit(uow, clock, policy["policy_id"], text=f"垃圾{n}")["comment_id"] for n in range(3)]
     approve(uow, clock, ids[2])
     moderate(uow, clock, ids[2], "reject", "spam")
-    result = handlers.bulk_moderate(uow, c.BulkModerate((*ids, 404), "reject", "spam"), actor=MODERATOR, clock=clock)
+    result = handlers.bulk_moderate(uow, c.BulkModerate((*ids, 2**40), "reject", "spam"), actor=MODERATOR, clock=clock)
     assert [(r["comment_id"], r["ok"], r["error"]) for r in result["results"]] == [
-        (ids[0], True, None), (ids[1], True, None), (ids[2], False, "invalid_transition"), (404, False, "not_found")]
+        (ids[0], True, None), (ids[1], True, None), (ids[2], False, "invalid_transition"), (2**40, False, "not_found")]
     assert (result["succeeded"], result["failed"]) == (2, 2)
     assert len(outbox(uow, "comment_moderated")) == 4
     with uow:

@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from consultation import ratelimit
+from consultation import handlers, ratelimit
 from consultation.exceptions import RateLimited
 from consultation.model import SubmissionAttempt
 
@@ -76,6 +76,6 @@ def test_prune_removes_attempts_older_than_an_hour(uow):
     subjects = ratelimit.submitter_hashes("token-1", None)
     submit(uow, subjects, 1, NOW)
     submit(uow, subjects, 1, NOW + dt.timedelta(minutes=59))
+    assert handlers.prune_submission_attempts(uow, NOW + dt.timedelta(hours=1, minutes=1)) == 1
     with uow:
-        assert ratelimit.prune(uow.session, NOW + dt.timedelta(hours=1, minutes=1)) == 1
-        uow.commit()
+        assert len(uow.session.scalars(select(SubmissionAttempt)).all()) == 1

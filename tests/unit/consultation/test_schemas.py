@@ -111,3 +111,9 @@ def test_window_closed_errors_are_worded_in_the_readers_language_with_local_time
     with pytest.raises(WindowClosed) as caught:
         window.ensure_accepting("scheduled", closes, closes + dt.timedelta(days=1), closes - dt.timedelta(days=1))
     assert i18n.window_closed_message(caught.value, "zh").startswith("本次征求意见将于 2026-04-01 09:00")
+
+
+def test_nul_characters_and_out_of_range_ids_are_field_errors_not_database_errors():
+    with pytest.raises(ValidationFailed) as caught:
+        schemas.load_command(schemas.SubmitCommentSchema(), {"policy_id": 2**40, "text": "a\x00b", "stance": "support"})
+    assert caught.value.errors == {"policy_id": "field.range", "text": "field.invalid"}

@@ -1,6 +1,8 @@
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consultation import window
 from consultation.exceptions import InvalidTransition, WindowClosed
@@ -112,3 +114,20 @@ def test_time_zone_names_are_checked_against_the_iana_database():
     assert window.is_valid_time_zone("Asia/Shanghai")
     assert not window.is_valid_time_zone("Mars/Olympus_Mons")
     assert not window.is_valid_time_zone("../../etc/passwd")
+
+
+@given(
+    state=st.sampled_from(window.STATES),
+    open_offset=st.integers(-10_000, 10_000),
+    length=st.integers(1, 10_000),
+)
+def test_comments_are_accepted_exactly_while_open_and_between_the_scheduled_times(state, open_offset, length):
+    open_at = NOW + dt.timedelta(seconds=open_offset)
+    close_at = open_at + dt.timedelta(seconds=length)
+    expected = state == "open" and open_at <= NOW < close_at
+    try:
+        window.ensure_accepting(state, open_at, close_at, NOW)
+        accepted = True
+    except WindowClosed:
+        accepted = False
+    assert accepted == expected

@@ -83,3 +83,13 @@ def test_failure_part_way_keeps_the_rest_in_order_for_the_next_run(factory):
     assert relay_pending(factory, OutboxMessage, flaky) == 2
     assert seen == ["1", "2", "3"]
     assert relay_pending(factory, OutboxMessage, flaky) == 0
+
+
+def test_events_of_one_transaction_are_relayed_in_the_order_they_were_emitted(factory):
+    with SqlUnitOfWork(factory, OutboxMessage, {"thing_made": ThingMade()}) as uow:
+        for thing_id in "zyxwvutsrq":
+            uow.emit("thing_made", {"thing_id": thing_id})
+        uow.commit()
+    seen = []
+    relay_pending(factory, OutboxMessage, lambda name, body: seen.append(body["thing_id"]))
+    assert "".join(seen) == "zyxwvutsrq"

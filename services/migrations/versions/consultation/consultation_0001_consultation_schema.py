@@ -2,7 +2,7 @@
 
 Revision ID: consultation_0001
 Revises: 
-Create Date: 2026-11-26 07:44:50.007590
+Create Date: 2026-11-26 08:12:57.580981
 """
 from alembic import op
 import sqlalchemy as sa
@@ -33,15 +33,17 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_log_object', ['object_type', 'object_id'], unique=False)
 
     op.create_table('outbox',
+    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('event_type', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_outbox')),
+    sa.UniqueConstraint('id', name=op.f('uq_outbox_id'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_unsent', ['sent_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_outbox_unsent', ['sent_at', 'seq'], unique=False)
 
     op.create_table('policy',
     sa.Column('id', sa.Integer(), nullable=False),

@@ -2,7 +2,7 @@
 
 Revision ID: newsfeed_0001
 Revises: 
-Create Date: 2026-11-26 07:44:50.120352
+Create Date: 2026-11-26 08:12:57.719385
 """
 from alembic import op
 import sqlalchemy as sa
@@ -47,15 +47,17 @@ def upgrade() -> None:
         batch_op.create_index('ix_feed_due', ['paused', 'next_poll_at'], unique=False)
 
     op.create_table('outbox',
+    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('event_type', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('created_at', services.kernel.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', services.kernel.db.UtcDateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_unsent', ['sent_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_outbox_unsent', ['sent_at', 'seq'], unique=False)
 
     op.create_table('article',
     sa.Column('id', sa.String(length=32), nullable=False),
