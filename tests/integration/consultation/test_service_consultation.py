@@ -1,7 +1,6 @@
 """The consultation service as it runs: RPC calls over the real RabbitMQ broker into a nameko container, and the events
 it relays from its outbox, consumed by a recorder service. One or more tests per numbered item of the issue's Domain
 section; the main flows run on SQLite and on the real PostgreSQL server (fixture `database_url`)."""
-import datetime
 import datetime as dt
 import itertools
 import json
