@@ -106,6 +106,20 @@ class SearchQuery:
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
 
+    def __post_init__(self) -> None:
+        # Code may build a SearchQuery directly; it gets the same limits as request parameters.
+        errors: dict[str, str] = {}
+        if not isinstance(self.text, str) or len(self.text) > MAX_QUERY_LENGTH:
+            errors["q"] = f"must be a string of at most {MAX_QUERY_LENGTH} characters"
+        if self.sort not in SORTS:
+            errors["sort"] = f"must be one of {', '.join(SORTS)}"
+        if not isinstance(self.page, int) or self.page < 1:
+            errors["page"] = "must be at least 1"
+        if not isinstance(self.per_page, int) or not 1 <= self.per_page <= MAX_PER_PAGE:
+            errors["per_page"] = f"must be between 1 and {MAX_PER_PAGE}"
+        if errors:
+            raise InvalidSearchQuery(errors)
+
     @property
     def parsed_text(self) -> QueryText:
         return parse_query_text(self.text)

@@ -38,12 +38,14 @@ from search.queries import SearchQuery
 
 __all__ = [
     "ANALYZER_CHOICES",
+    "ElasticsearchBackend",
     "TEXT_ANALYZER",
     "ElasticsearchSearchBackend",
     "alias_name",
     "alias_swap_actions",
     "analysis_settings",
     "building_alias_name",
+    "building_indices_by_family",
     "bulk_delete_actions",
     "bulk_index_actions",
     "choose_analyzer",
@@ -337,6 +339,17 @@ def alias_swap_actions(alias: str, new_index: str, old_indices: Iterable[str], b
     return actions
 
 
+def building_indices_by_family(get_alias_response: Mapping[str, Any], prefix: str = DEFAULT_PREFIX) -> dict:
+    """From `indices.get_alias(name="tb-*-building")` ({index: {"aliases": {alias: {}}}}) to {family: [index]}."""
+    by_family: dict[str, list[str]] = {family: [] for family in DOCUMENT_FAMILIES}
+    wanted = {building_alias_name(family, prefix): family for family in DOCUMENT_FAMILIES}
+    for index, entry in sorted(get_alias_response.items()):
+        for alias in (entry or {}).get("aliases", {}):
+            if alias in wanted:
+                by_family[wanted[alias]].append(index)
+    return by_family
+
+
 def _error_type(exc: Any) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
@@ -388,6 +401,24 @@ class ElasticsearchSearchBackend(SearchBackend):
 
         return cls(Elasticsearch(url, request_timeout=request_timeout, retry_on_timeout=True), **options)
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> ElasticsearchSearchBackend:
+        """Build from the SEARCH section of the service config (elasticsearch_url, analyzer, index_prefix, and
+        optionally refresh, number_of_shards, number_of_replicas, request_timeout)."""
+        options: dict[str, Any] = {
+            "prefix": settings.get("index_prefix") or DEFAULT_PREFIX,
+            "analyzer": settings.get("analyzer") or "auto",
+        }
+        refresh = settings.get("refresh")
+        if refresh not in (None, ""):
+            options["refresh"] = refresh if refresh == "wait_for" else str(refresh).lower() in ("1", "true", "yes")
+        for name in ("number_of_shards", "number_of_replicas"):
+            if settings.get(name) not in (None, ""):
+                options[name] = int(settings[name])
+        timeout = float(settings.get("request_timeout") or 10.0)
+        return cls.from_url(settings.get("elasticsearch_url") or "http://127.0.0.1:9200",
+                            request_timeout=timeout, **options)
+
     @property
     def aliases(self) -> list[str]:
         return [alias_name(family, self.prefix) for family in DOCUMENT_FAMILIES]
@@ -437,14 +468,12 @@ class ElasticsearchSearchBackend(SearchBackend):
                         f"index {alias}-v1 exists but alias {alias} does not; run a reindex to rebuild"
                     ) from exc
 
-    def _building_indices(self, family: str) -> list[str]:
-        from elasticsearch import NotFoundError
-
-        try:
-            response = self.client.indices.get_alias(name=building_alias_name(family, self.prefix))
-        except NotFoundError:
-            return []
-        return sorted(getattr(response, "body", response))
+    def _building_indices(self) -> dict[str, list[str]]:
+        """Indices being rebuilt right now, by family (one request; a wildcard answers {} when there are none)."""
+        response = self._call(
+            "get building aliases", self.client.indices.get_alias, name=building_alias_name("*", self.prefix)
+        )
+        return building_indices_by_family(getattr(response, "body", response), self.prefix)
 
     def _bulk(self, actions: Iterable[dict], refresh: bool | str) -> tuple[int, int]:
         """Send actions in bounded chunks, retrying 429 rejections with back-off; returns (applied, ignored)."""
@@ -486,7 +515,7 @@ class ElasticsearchSearchBackend(SearchBackend):
         refresh = self.refresh if refresh is None else refresh
         serving = {family: [alias_name(family, self.prefix)] for family in DOCUMENT_FAMILIES}
         applied, _ = self._bulk(bulk_index_actions(docs, serving), refresh)
-        building = {family: self._building_indices(family) for family in DOCUMENT_FAMILIES}
+        building = self._building_indices()
         if any(building.values()):
             self._bulk(bulk_index_actions(docs, building), refresh)
         return applied
@@ -499,12 +528,12 @@ class ElasticsearchSearchBackend(SearchBackend):
             if definition is not None:  # an id of no known type was never indexed
                 by_family.setdefault(definition.family, []).append(doc_id)
         removed = 0
+        building = self._building_indices()
         for family, family_ids in by_family.items():
             applied, _ = self._bulk(bulk_delete_actions(family_ids, [alias_name(family, self.prefix)]), refresh)
             removed += applied
-            building = self._building_indices(family)
-            if building:
-                self._bulk(bulk_delete_actions(family_ids, building), refresh)
+            if building[family]:
+                self._bulk(bulk_delete_actions(family_ids, building[family]), refresh)
         return removed
 
     def search(self, query: SearchQuery) -> SearchResult:
@@ -515,6 +544,11 @@ class ElasticsearchSearchBackend(SearchBackend):
     def reindex(self, source_iter: Iterable[SearchDocument]) -> int:
         """New versioned indices, bulk-filled, then one atomic alias swap; the old indices go after the swap."""
         self.ensure_schema()
+        running = [index for indices in self._building_indices().values() for index in indices]
+        if running:
+            raise SearchBackendError(
+                f"a reindex is already running into {', '.join(running)}; if its process died, delete those indices"
+            )
         existing = self._call("list indices", self.client.indices.get, index=f"{self.prefix}-*")
         existing_names = list(getattr(existing, "body", existing))
         new_indices: dict[str, str] = {}
@@ -562,3 +596,7 @@ class ElasticsearchSearchBackend(SearchBackend):
 
     def close(self) -> None:
         self.client.close()
+
+
+# The name the search service configures by.
+ElasticsearchBackend = ElasticsearchSearchBackend

@@ -1,8 +1,14 @@
 """Embedded search backend: SQLite FTS5 over jieba-segmented text, for a single machine with no search server.
 
-Layout. The index lives in "generations": a metadata table `docs_<n>` (one row per document, the filterable
-columns derived from search.documents), a `topics_<n>` side table for the multi-valued topics, and an FTS5 table
-`fts_<n>` holding the segmented title and body under the same rowid. `search_meta` names the active generation.
+Layout. The index lives in "generations": a narrow table `docs_<n>` (one row per document, the filterable columns
+derived from search.documents), `content_<n>` with what is only displayed (original title and body for snippets,
+url, source fields), a `topics_<n>` side table for the multi-valued topics, and an FTS5 table `fts_<n>` holding the
+segmented title and body, all under the same rowid. `search_meta` names the active generation.
+Facets: each document points at its "facet combination" (doc type, department, outlet, language, consultation
+state, topics) in a small shared table; counting the matches per combination is one integer GROUP BY, and the
+per-field counts are summed from the few combinations in Python: far cheaper than a GROUP BY per field over
+thousands of matches.
+
 A reindex fills generation n+1 while n keeps serving (live writes go to both), then flips the pointer in one short
 transaction, so readers never see a half-built index.
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -65,8 +72,12 @@ _COLUMNS: tuple[str, ...] = tuple(
 _COLUMN_TYPES = {spec.name: _SQL_TYPES[spec.type] for spec in ENVELOPE_FIELDS if spec.name in _COLUMNS}
 _INDEXED_COLUMNS = ("doc_type", "department", "policy_id", "consultation_state", "outlet", "language")
 _FACET_COLUMNS = tuple(FACET_FIELDS[name] for name in FACET_NAMES if FACET_FIELDS[name] in _COLUMNS)
+_FACET_OF_COLUMN = {field_name: name for name, field_name in FACET_FIELDS.items()}
 _SOURCE_EXCLUDED = frozenset({"body"})
 _STALE_BUILD_SECONDS = 600
+# Bump when the table layout changes; ensure_schema() then starts a fresh, empty generation.
+SCHEMA_VERSION = 2
+log = logging.getLogger(__name__)
 
 
 def _quote_fts(text: str) -> str:
@@ -167,6 +178,7 @@ class _Prepared:
     doc: SearchDocument
     columns: tuple[Any, ...]
     topics: tuple[str, ...]
+    combination: str
     source_json: str
     title_tokens: str
     body_tokens: str
@@ -178,10 +190,12 @@ def _prepare(doc: SearchDocument) -> _Prepared:
     source = doc.to_source()
     columns = tuple(source[name] for name in _COLUMNS)
     stored = {key: value for key, value in source.items() if key not in _SOURCE_EXCLUDED}
+    combination = [source[name] for name in _FACET_COLUMNS] + [sorted(doc.topics)]
     return _Prepared(
         doc=doc,
         columns=columns,
         topics=doc.topics,
+        combination=json.dumps(combination, ensure_ascii=False, separators=(",", ":")),
         source_json=json.dumps(stored, ensure_ascii=False, separators=(",", ":")),
         title_tokens=segment_for_index(doc.title),
         body_tokens=segment_for_index(doc.body),
@@ -219,6 +233,9 @@ class EmbeddedSearchBackend(SearchBackend):
         self.mmap_size_bytes = mmap_size_bytes
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
+        # Combinations never change once written, so both directions can be cached for the life of the backend.
+        self._combination_id: dict[str, int] = {}
+        self._combination_values: dict[int, list[Any]] = {}
 
     # -- connection and transactions ---------------------------------------------------------------------------
 
@@ -264,16 +281,31 @@ class EmbeddedSearchBackend(SearchBackend):
     def ensure_schema(self) -> None:
         with self._lock, self._write() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            if self._meta(conn, "active_generation") is None:
+            # Shared by all generations and only ever added to, so an id means the same combination for good.
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS facet_combinations (id INTEGER PRIMARY KEY, combination TEXT NOT NULL UNIQUE)"
+            )
+            active = self._meta(conn, "active_generation")
+            if active is None:
                 self._create_generation(conn, 1)
                 self._set_meta(conn, "active_generation", 1)
+                self._set_meta(conn, "schema_version", SCHEMA_VERSION)
+            elif self._meta(conn, "schema_version") != str(SCHEMA_VERSION):
+                # An index laid out by an older release: start an empty one in today's layout rather than fail on
+                # every write; the documents come back with the next reindex.
+                new = int(active) + 1
+                self._create_generation(conn, new)
+                self._set_meta(conn, "active_generation", new)
+                self._set_meta(conn, "schema_version", SCHEMA_VERSION)
+                self._drop_generation(conn, int(active))
+                log.warning("search index schema was outdated; started an empty index: run a reindex")
 
     def _create_generation(self, conn: sqlite3.Connection, generation: int) -> None:
         g = int(generation)
         column_sql = ",\n".join(
             f"{name} {_COLUMN_TYPES[name]}{' NOT NULL UNIQUE' if name == 'doc_id' else ''}" for name in _COLUMNS
         )
-        conn.execute(f"CREATE TABLE docs_{g} (rowid INTEGER PRIMARY KEY, {column_sql})")
+        conn.execute(f"CREATE TABLE docs_{g} (rowid INTEGER PRIMARY KEY, {column_sql}, facets INTEGER NOT NULL)")
         conn.execute(
             f"CREATE TABLE content_{g} (rowid INTEGER PRIMARY KEY, title TEXT NOT NULL, url TEXT NOT NULL,"
             " body TEXT NOT NULL, source TEXT NOT NULL)"
@@ -326,12 +358,16 @@ class EmbeddedSearchBackend(SearchBackend):
             prepared = [_prepare(doc) for doc in batch]
             with self._lock, self._write() as conn:
                 active, building = self._generations(conn)
-                applied += self._apply(conn, active, prepared)
+                combination_ids = self._combination_ids(conn, prepared)
+                applied += self._apply(conn, active, prepared, combination_ids)
                 if building is not None:
-                    self._apply(conn, building, prepared)
+                    self._apply(conn, building, prepared, combination_ids)
+            self._combination_id.update(combination_ids)  # committed now
         return applied
 
-    def _apply(self, conn: sqlite3.Connection, generation: int, prepared: Sequence[_Prepared]) -> int:
+    def _apply(
+        self, conn: sqlite3.Connection, generation: int, prepared: Sequence[_Prepared], combination_ids: dict[str, int]
+    ) -> int:
         g = int(generation)
         applied = 0
         placeholders = ", ".join("?" for _ in _COLUMNS)
@@ -340,7 +376,10 @@ class EmbeddedSearchBackend(SearchBackend):
             row = conn.execute(f"SELECT rowid, version FROM docs_{g} WHERE doc_id = ?", (item.doc.doc_id,)).fetchone()
             content = (item.doc.title, item.doc.url, item.doc.body, item.source_json)
             if row is None:
-                cursor = conn.execute(f"INSERT INTO docs_{g} ({', '.join(_COLUMNS)}) VALUES ({placeholders})", item.columns)
+                cursor = conn.execute(
+                    f"INSERT INTO docs_{g} ({', '.join(_COLUMNS)}, facets) VALUES ({placeholders}, ?)",
+                    (*item.columns, combination_ids[item.combination]),
+                )
                 rowid = cursor.lastrowid
                 conn.execute(
                     f"INSERT INTO content_{g} (rowid, title, url, body, source) VALUES (?, ?, ?, ?, ?)", (rowid, *content)
@@ -350,7 +389,10 @@ class EmbeddedSearchBackend(SearchBackend):
                 # At-least-once delivery: a replayed or late event must not overwrite newer content.
                 if stored_version >= item.doc.version:
                     continue
-                conn.execute(f"UPDATE docs_{g} SET {assignments} WHERE rowid = ?", (*item.columns, rowid))
+                conn.execute(
+                    f"UPDATE docs_{g} SET {assignments}, facets = ? WHERE rowid = ?",
+                    (*item.columns, combination_ids[item.combination], rowid),
+                )
                 conn.execute(
                     f"UPDATE content_{g} SET title = ?, url = ?, body = ?, source = ? WHERE rowid = ?", (*content, rowid)
                 )
@@ -366,6 +408,39 @@ class EmbeddedSearchBackend(SearchBackend):
             )
             applied += 1
         return applied
+
+    def _combination_ids(self, conn: sqlite3.Connection, prepared: Sequence[_Prepared]) -> dict[str, int]:
+        """Ids of the batch's facet combinations, adding new ones. Not cached here: the transaction may still roll
+        back, and an id cached from a rolled-back insert could later name another combination."""
+        combinations = {item.combination for item in prepared}
+        ids = {c: self._combination_id[c] for c in combinations if c in self._combination_id}
+        missing = [combination for combination in combinations if combination not in ids]
+        if missing:
+            conn.executemany(
+                "INSERT OR IGNORE INTO facet_combinations (combination) VALUES (?)", [(c,) for c in missing]
+            )
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
+                found = conn.execute(
+                    "SELECT id, combination FROM facet_combinations"
+                    f" WHERE combination IN ({', '.join('?' for _ in chunk)})",
+                    chunk,
+                )
+                for combination_id, combination in found:
+                    ids[combination] = combination_id
+        return ids
+
+    def _combinations(self, conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, list[Any]]:
+        """Facet values of combination ids: [doc_type, department, outlet, language, consultation_state, topics]."""
+        missing = [combination_id for combination_id in ids if combination_id not in self._combination_values]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            found = conn.execute(
+                f"SELECT id, combination FROM facet_combinations WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
+            )
+            for combination_id, combination in found:
+                self._combination_values[combination_id] = json.loads(combination)
+        return self._combination_values
 
     def delete(self, doc_ids: Iterable[str], *, refresh: bool | str | None = None) -> int:
         removed = 0
@@ -411,9 +486,12 @@ class EmbeddedSearchBackend(SearchBackend):
             for batch in _batched(source_iter, self.batch_size):
                 prepared = [_prepare(doc) for doc in batch]
                 with self._lock, self._write() as conn:
-                    self._apply(conn, new, prepared)
+                    combination_ids = self._combination_ids(conn, prepared)
+                    self._apply(conn, new, prepared, combination_ids)
                     self._set_meta(conn, "building_heartbeat", time.time())
+                self._combination_id.update(combination_ids)
                 indexed += len(batch)
+            self._merge_segments(new)
             with self._lock, self._write() as conn:
                 old, _ = self._generations(conn)
                 self._set_meta(conn, "active_generation", new)
@@ -428,10 +506,22 @@ class EmbeddedSearchBackend(SearchBackend):
         return indexed
 
     def optimize(self) -> None:
-        """Merge the FTS5 segments of the active generation (worth it after a large bulk load)."""
-        with self._lock, self._write() as conn:
+        """Merge the full-text index's segments after a large bulk load, so queries read fewer b-trees."""
+        with self._lock, self._read() as conn:
             active, _ = self._generations(conn)
-            conn.execute(f"INSERT INTO fts_{active} (fts_{active}) VALUES ('optimize')")
+        self._merge_segments(active)
+
+    def _merge_segments(self, generation: int, pages_per_step: int = 500, max_steps: int = 10_000) -> None:
+        # FTS5's incremental 'merge' in many short transactions instead of one long 'optimize', which would hold
+        # the write lock for seconds on a large index and make other processes' writes time out.
+        g = int(generation)
+        for _ in range(max_steps):
+            with self._lock, self._write() as conn:
+                before = conn.total_changes
+                conn.execute(f"INSERT INTO fts_{g} (fts_{g}, rank) VALUES ('merge', ?)", (pages_per_step,))
+                done = conn.total_changes - before < 2
+            if done:
+                return
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -510,7 +600,6 @@ class EmbeddedSearchBackend(SearchBackend):
     ) -> tuple[list[tuple[int, float]], dict[str, dict[str, int]]]:
         """One statement: the matching set is computed once, then both ranked for the page and counted for facets."""
         clauses, params = self._filter_sql(query, g)
-        facet_columns = ", ".join(f"d.{column}" for column in _FACET_COLUMNS)
         if match is not None:
             # CROSS JOIN keeps FTS5 as the outer loop: otherwise SQLite may walk a filter index over every document
             # and probe the full-text index once per row, hundreds of times slower.
@@ -523,31 +612,32 @@ class EmbeddedSearchBackend(SearchBackend):
             score = "0.0"
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "published_at DESC, doc_id" if by_date else "score DESC, published_at DESC, doc_id"
-        facet_selects = [
-            f"SELECT '{column}', {column}, count(*), NULL"
-            f" FROM matched WHERE {column} IS NOT NULL GROUP BY {column}"
-            for column in _FACET_COLUMNS
-        ]
-        facet_selects.append(
-            f"SELECT 'topics', t.topic, count(*), NULL FROM matched JOIN topics_{g} t ON t.rowid = matched.rowid"
-            " GROUP BY t.topic"
-        )
         sql = (
             f"WITH matched AS MATERIALIZED ("
             f"SELECT d.rowid AS rowid, {score} AS score, d.published_at AS published_at, d.doc_id AS doc_id,"
-            f" {facet_columns} FROM {source} {where}) "
-            f"SELECT * FROM (SELECT 'hit', rowid, NULL, score FROM matched ORDER BY {order} LIMIT ? OFFSET ?) "
-            + " ".join(f"UNION ALL {select}" for select in facet_selects)
+            f" d.facets AS facets FROM {source} {where}) "
+            f"SELECT * FROM (SELECT 'hit', rowid, score FROM matched ORDER BY {order} LIMIT ? OFFSET ?)"
+            f" UNION ALL SELECT 'facets', facets, count(*) FROM matched GROUP BY facets"
         )
         params.extend([query.per_page, query.offset])
         rows: list[tuple[int, float]] = []
-        facets: dict[str, dict[str, int]] = {name: {} for name in FACET_NAMES}
-        column_to_facet = {field_name: name for name, field_name in FACET_FIELDS.items()}
-        for kind, key, count, score_value in conn.execute(sql, params):
+        combination_counts: dict[int, int] = {}
+        for kind, key, value in conn.execute(sql, params):
             if kind == "hit":
-                rows.append((key, float(score_value)))
+                rows.append((key, float(value)))
             else:
-                facets[column_to_facet[kind]][str(key)] = count
+                combination_counts[key] = value
+        combinations = self._combinations(conn, combination_counts)
+        facets: dict[str, dict[str, int]] = {name: {} for name in FACET_NAMES}
+        column_facets = [facets[_FACET_OF_COLUMN[column]] for column in _FACET_COLUMNS]
+        topic_facet = facets[_FACET_OF_COLUMN["topics"]]
+        for combination_id, count in combination_counts.items():
+            *values, topics = combinations[combination_id]
+            for counts, value in zip(column_facets, values, strict=True):
+                if value is not None:
+                    counts[str(value)] = counts.get(str(value), 0) + count
+            for topic in topics:
+                topic_facet[topic] = topic_facet.get(topic, 0) + count
         return rows, facets
 
     @staticmethod

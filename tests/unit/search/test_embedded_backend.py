@@ -1,6 +1,9 @@
 """The embedded SQLite FTS5 backend: what the shared contract does not cover (syntax safety, snippets, files
 shared by several processes, rebuilding while serving)."""
+import pathlib
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +17,8 @@ from search.backends.embedded import (
 )
 from search.documents import build_document
 from search.queries import SearchQuery, parse_query_text, parse_search_params
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
 
 
 def make_doc(number=1, **overrides):
@@ -121,6 +126,20 @@ def test_ensure_schema_twice_keeps_the_documents(backend):
     assert backend.count() == 1
 
 
+def test_an_index_in_an_outdated_layout_is_replaced_by_an_empty_current_one(tmp_path):
+    path = tmp_path / "search.sqlite3"
+    backend = EmbeddedSearchBackend(path)
+    backend.ensure_schema()
+    backend.upsert([make_doc(1)])
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE search_meta SET value = '1' WHERE key = 'schema_version'")
+    backend.ensure_schema()
+    assert backend.count() == 0
+    backend.upsert([make_doc(2)])
+    assert search(backend, "医保").total == 1
+    backend.close()
+
+
 def test_a_file_database_uses_wal_and_is_shared_by_two_processes_worth_of_connections(tmp_path):
     path = tmp_path / "search.sqlite3"
     writer = EmbeddedSearchBackend(path)
@@ -221,3 +240,70 @@ def test_changing_topics_replaces_the_old_ones(backend):
 
 def test_ping_is_true_for_a_working_database(backend):
     assert backend.ping() is True
+
+
+def test_facets_follow_a_document_whose_outlet_and_topics_changed(backend):
+    backend.upsert([make_doc(1, outlet="财新", topics=["health"]), make_doc(2, outlet="财新", topics=["health"])])
+    backend.upsert([make_doc(1, version=2, outlet="界面", topics=["housing", "health"])])
+    result = search(backend, "医保")
+    assert result.facet_counts("outlet") == {"财新": 1, "界面": 1}
+    assert result.facet_counts("topic") == {"health": 2, "housing": 1}
+    assert result.total == 2
+
+
+def test_a_second_backend_on_the_same_file_reads_combinations_written_by_the_first(tmp_path):
+    path = tmp_path / "search.sqlite3"
+    writer = EmbeddedSearchBackend(path)
+    writer.ensure_schema()
+    reader = EmbeddedSearchBackend(path)
+    assert search(reader, "医保").total == 0
+    writer.upsert([make_doc(1, outlet="光明日报", topics=["education"])])
+    result = search(reader, "医保")
+    assert result.facet_counts("outlet") == {"光明日报": 1}
+    assert result.facet_counts("topic") == {"education": 1}
+    writer.close()
+    reader.close()
+
+
+def test_merging_segments_after_many_small_writes_keeps_every_result(backend):
+    for number in range(1, 41):
+        backend.upsert([make_doc(number)])
+    before = [hit.doc_id for hit in search(backend, "医保", per_page="50").hits]
+    backend.optimize()
+    assert [hit.doc_id for hit in search(backend, "医保", per_page="50").hits] == before
+    assert len(before) == 40
+
+
+WRITER_SCRIPT = """
+import sys
+from datetime import UTC, datetime
+from search.backends.embedded import EmbeddedSearchBackend
+from search.documents import build_document
+
+path, name = sys.argv[1], sys.argv[2]
+backend = EmbeddedSearchBackend(path, busy_timeout_ms=10000)
+for number in range(30):
+    backend.upsert([build_document("article", {
+        "doc_id": f"article:{name}-{number}", "version": 1, "title": f"医保新闻 {name} {number}",
+        "body": "并发写入。", "url": "https://example.org/", "outlet": name,
+        "published_at": datetime(2026, 1, 1, tzinfo=UTC),
+    })])
+backend.close()
+"""
+
+
+def test_several_processes_write_the_same_index_file_at_once(tmp_path):
+    path = tmp_path / "search.sqlite3"
+    backend = EmbeddedSearchBackend(path)
+    backend.ensure_schema()
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(path), name], cwd=REPO)
+        for name in ("alpha", "beta", "gamma")
+    ]
+    while any(writer.poll() is None for writer in writers):
+        search(backend, "医保")  # reads go on while the others write
+    assert [writer.returncode for writer in writers] == [0, 0, 0]
+    result = search(backend, "医保", per_page="10")
+    assert result.total == 90
+    assert result.facet_counts("outlet") == {"alpha": 30, "beta": 30, "gamma": 30}
+    backend.close()

@@ -9,11 +9,13 @@ import pytest
 from search.backends.base import SearchBackendError
 from search.backends.elasticsearch import (
     TEXT_ANALYZER,
+    ElasticsearchBackend,
     ElasticsearchSearchBackend,
     alias_name,
     alias_swap_actions,
     analysis_settings,
     building_alias_name,
+    building_indices_by_family,
     bulk_delete_actions,
     bulk_index_actions,
     choose_analyzer,
@@ -274,6 +276,17 @@ def test_during_a_reindex_every_write_goes_to_both_indices():
     assert [action["_index"] for action in actions] == ["tb-content", "tb-content-v4"]
 
 
+def test_indices_under_rebuild_are_read_from_the_building_aliases():
+    response = {
+        "tb-content-v4": {"aliases": {"tb-content-building": {}}},
+        "tb-discussion-v2": {"aliases": {"tb-discussion-building": {}, "other": {}}},
+        "unrelated": {"aliases": {"other-building": {}}},
+    }
+    assert building_indices_by_family(response) == {"content": ["tb-content-v4"], "discussion": ["tb-discussion-v2"]}
+    assert building_indices_by_family({}) == {"content": [], "discussion": []}
+    assert building_alias_name("*") == "tb-*-building"
+
+
 def test_bulk_delete_actions_name_each_document():
     assert list(bulk_delete_actions(["article:a1"], ["tb-content"])) == [
         {"_op_type": "delete", "_index": "tb-content", "_id": "article:a1"}
@@ -367,6 +380,19 @@ def test_any_other_bulk_failure_is_raised():
         with pytest.raises(SearchBackendError, match="1 bulk actions failed"):
             backend._bulk(two_article_actions(), False)
         backend.close()
+
+
+def test_the_backend_is_built_from_the_search_config_section():
+    backend = ElasticsearchBackend.from_settings({
+        "elasticsearch_url": "http://127.0.0.1:9", "analyzer": "cjk", "index_prefix": "site1",
+        "number_of_replicas": "0", "refresh": "wait_for",
+    })
+    assert (backend.prefix, backend.configured_analyzer, backend.number_of_replicas, backend.refresh) == (
+        "site1", "cjk", 0, "wait_for"
+    )
+    assert backend.aliases == ["site1-content", "site1-discussion"]
+    assert backend.ping() is False  # nothing listens on port 9
+    backend.close()
 
 
 def test_the_backend_refuses_an_unknown_analyzer_choice():

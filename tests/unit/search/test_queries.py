@@ -112,3 +112,14 @@ def test_control_characters_in_the_query_become_spaces():
 def test_a_non_mapping_is_rejected():
     with pytest.raises(InvalidSearchQuery):
         parse_search_params(["q", "医保"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"per_page": 0}, "per_page"), ({"per_page": 101}, "per_page"), ({"page": 0}, "page"),
+     ({"sort": "random"}, "sort"), ({"text": "x" * 501}, "q")],
+)
+def test_a_query_built_in_code_gets_the_same_limits(kwargs, field):
+    with pytest.raises(InvalidSearchQuery) as error:
+        SearchQuery(**kwargs)
+    assert field in error.value.errors
