@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import random
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ LANGUAGES = ("zh", "en")
 DUE_LEASE = dt.timedelta(minutes=10)  # a claimed feed is not handed out again while its poll may still be running
 MAX_LIST_LIMIT = 500
 _rng = random.Random()
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -298,6 +300,8 @@ def due_feeds(uow, now: dt.datetime | None = None, limit: int = 50) -> list[int]
             .where(Feed.paused.is_(False), or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
             .order_by(Feed.next_poll_at, Feed.id)
             .limit(limit)
+            # Several pollers on one PostgreSQL database claim disjoint feeds; SQLite serialises writers anyway.
+            .with_for_update(skip_locked=True)
         ).all()
         for feed in feeds:
             feed.next_poll_at = now + DUE_LEASE
@@ -355,15 +359,28 @@ def poll_feed(uow, feed_id: int, fetcher, now: dt.datetime | None = None, rng=No
         return PollOutcome(feed_id, "skipped", error="feed is paused")
 
     result = fetcher.fetch(snapshot.url, etag=snapshot.etag, last_modified=snapshot.last_modified)
-    for attempt in range(2):
+    try:
         try:
             return _store_poll(uow, feed_id, result, now, rng)
         except IntegrityError:
             # A concurrent poll of another feed inserted the same story between our read and our write; the retry
             # sees it and counts it as a duplicate.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+            return _store_poll(uow, feed_id, result, now, rng)
+    except Exception as error:  # noqa: BLE001 - one feed's surprise must not stop the polling round
+        logger.exception("storing poll of feed %s failed", feed_id)
+        return _record_unexpected_failure(uow, feed_id, f"internal error while storing: {type(error).__name__}", now,
+                                          rng)
+
+
+def _record_unexpected_failure(uow, feed_id: int, reason: str, now: dt.datetime, rng) -> PollOutcome:
+    with uow:
+        feed = uow.session.get(Feed, feed_id)
+        if feed is None:
+            return PollOutcome(feed_id, "skipped", error="feed removed while polling")
+        _record_failure(feed, reason, now, None, rng)
+        outcome = PollOutcome(feed_id, "failed", error=feed.last_error, next_poll_at=feed.next_poll_at)
+        uow.commit()
+        return outcome
 
 
 def _store_poll(uow, feed_id: int, result, now: dt.datetime, rng) -> PollOutcome:

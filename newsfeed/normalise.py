@@ -52,7 +52,7 @@ _BLOCK_TAG = re.compile(
 )
 _ANY_TAG = re.compile(r"<[^>]*>")
 _LEFTOVER_ENTITY = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{2,7}|#x[0-9A-Fa-f]{2,6});")
-_BLANK_LINES = re.compile(r"[ \t\u3000]*\n[\s\u3000]*")
+_INLINE_SPACE = re.compile(r"[^\S\n]+")  # whitespace other than line breaks, incl. no-break and ideographic space
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _KANA = re.compile(r"[\u3040-\u30ff]+")
 _HANGUL = re.compile(r"[\uac00-\ud7af]+")
@@ -129,8 +129,11 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
         host = f"[{host}]"  # IPv6 literal
     if port is not None and port != DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(name)]
-    return urlunsplit((scheme, host, parts.path or "/", urlencode(sorted(query)), ""))
+    query = ""
+    if parts.query:
+        pairs = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(name)]
+        query = urlencode(sorted(pairs))
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))
 
 
 def _digest(value: str, size: int = 40) -> str:
@@ -214,10 +217,9 @@ def html_to_text(sanitised: str) -> str:
     """
     if not sanitised:
         return ""
-    text = _BLOCK_TAG.sub("\n", sanitised)
-    text = html.unescape(_ANY_TAG.sub("", text))
-    text = _BLANK_LINES.sub("\n", text.replace("\xa0", " "))
-    return "\n".join(collapse_whitespace(line) for line in text.split("\n") if line.strip()).strip()
+    text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\n", sanitised)))
+    text = _INLINE_SPACE.sub(" ", text)
+    return "\n".join(stripped for line in text.split("\n") if (stripped := line.strip()))
 
 
 def _html_of(part: Text | None, base_url: str | None) -> str:
@@ -234,7 +236,7 @@ def detect_language(text: str, declared: str | None) -> str:
     Many Chinese WordPress blogs keep the default en-US, so a clearly Chinese text wins over what the feed says.
     """
     primary = declared.split("-")[0].split("_")[0].strip().lower()[:8] if declared else None
-    sample = text[:3000]
+    sample = text[:1500]
     han = sum(len(run) for run in _HAN.findall(sample))
     latin_words = len(_LATIN.findall(sample))
     kana = sum(len(run) for run in _KANA.findall(sample))
@@ -277,8 +279,8 @@ def content_hash(url: str | None, title: str, text: str, summary_text: str, cate
 def normalise_entry(entry: RawEntry, context: FeedContext, now: dt.datetime, feed_language: str | None = None
                     ) -> NormalisedArticle:
     """The article for one parsed entry. `now` stands in for a missing or future publication date."""
-    base = canonical_url(entry.link, context.feed_url) or context.feed_url
     url = canonical_url(entry.link, context.feed_url)
+    base = url or context.feed_url
     if url is None and entry.guid and entry.guid.startswith(("http://", "https://")):
         url = canonical_url(entry.guid)
     title = clean_title(entry.title)

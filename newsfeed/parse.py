@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 import charset_normalizer
 import feedparser
@@ -60,12 +61,12 @@ _PLAIN_ENTITY = re.compile(
 )
 DOCTYPE_SEARCH_CHARS = 100_000
 # Repairs for the commonest reasons real feeds are not well-formed; each one otherwise sends feedparser to its slow,
-# lossy fallback parser. CDATA sections are matched (and kept verbatim) so that nothing inside them is touched.
+# lossy fallback parser. CDATA sections are skipped (kept verbatim) so that nothing inside them is touched.
 _XML_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_BARE_AMPERSAND_OR_CDATA = re.compile(
-    r"<!\[CDATA\[.*?\]\]>|&(?!(?:lt|gt|amp|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6});)([A-Za-z][A-Za-z0-9]{1,31};)?",
-    re.DOTALL,
+_BARE_AMPERSAND = re.compile(
+    r"&(?!(?:lt|gt|amp|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6});)([A-Za-z][A-Za-z0-9]{1,31};)?"
 )
+CDATA_START, CDATA_END = "<![CDATA[", "]]>"
 # What an HTML page (rather than a feed) starts with, once the XML declaration, comments and whitespace are skipped.
 _LEADING_JUNK = re.compile(r"^(?:\s+|<\?xml[^>]*>|<!--.*?-->)*", re.DOTALL)
 _HTML_START = re.compile(r"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
@@ -284,8 +285,6 @@ def _repair_xml(text: str, declared_entities: frozenset[str] = frozenset()) -> s
         return text
 
     def repair(match: re.Match) -> str:
-        if match.group(0).startswith("<"):
-            return match.group(0)
         name = match.group(1)
         if name is None:
             return "&amp;"  # a bare ampersand, typically in a URL query
@@ -295,7 +294,21 @@ def _repair_xml(text: str, declared_entities: frozenset[str] = frozenset()) -> s
         # HTML entities (&nbsp;, &mdash;) are undefined in XML: give them as character references instead.
         return f"&#{codepoint};" if codepoint else "&amp;" + name
 
-    return _BARE_AMPERSAND_OR_CDATA.sub(repair, text)
+    # Walk CDATA sections with plain searches: a regex with a lazy CDATA branch goes quadratic on unclosed sections.
+    parts = []
+    position = 0
+    while True:
+        start = text.find(CDATA_START, position)
+        if start == -1:
+            parts.append(_BARE_AMPERSAND.sub(repair, text[position:]))
+            return "".join(parts)
+        parts.append(_BARE_AMPERSAND.sub(repair, text[position:start]))
+        end = text.find(CDATA_END, start + len(CDATA_START))
+        if end == -1:
+            parts.append(text[start:])
+            return "".join(parts)
+        parts.append(text[start:end + len(CDATA_END)])
+        position = end + len(CDATA_END)
 
 
 def _defuse_doctype(text: str) -> tuple[str, frozenset[str]]:
@@ -324,15 +337,24 @@ def _defuse_doctype(text: str) -> tuple[str, frozenset[str]]:
     return text[: match.start()] + doctype + text[end.end():], frozenset(name for name, _ in entities)
 
 
+def _absolute(link: str | None, base_url: str | None) -> str | None:
+    if not link or not isinstance(link, str):
+        return None
+    try:
+        return urljoin(base_url, link.strip()) if base_url else link.strip()
+    except ValueError:
+        return None
+
+
 def _looks_like_html(text: str) -> bool:
     start = _LEADING_JUNK.match(text[:20_000]).end()
     return bool(_HTML_START.match(text, start))
 
 
 def _parse_xml(text: str, encoding: str, headers: Mapping[str, str], base_url: str | None) -> ParsedFeed:
+    # No content-location: feedparser would then urljoin every link of every entry, a large share of its time, while
+    # normalise resolves the few URLs we keep (and nh3 the ones inside content) against the feed URL anyway.
     response_headers = {"content-type": "application/xml; charset=utf-8"}
-    if base_url:
-        response_headers["content-location"] = base_url
     if headers.get("content-language"):
         response_headers["content-language"] = headers["content-language"]
     result = feedparser.parse(
@@ -362,7 +384,7 @@ def _parse_xml(text: str, encoding: str, headers: Mapping[str, str], base_url: s
     return ParsedFeed(
         format=version or "unknown",
         title=(feed.get("title") or "")[:MAX_TITLE_CHARS],
-        link=feed.get("link") or None,
+        link=_absolute(feed.get("link"), base_url),
         language=language[:16] if isinstance(language, str) else None,
         encoding=encoding,
         entries=usable,

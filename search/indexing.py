@@ -5,11 +5,12 @@ and a redelivered event is a no-op; articles carry their own version.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from search.documents import SearchDocument, build_document
+from search.documents import LANGUAGES, SearchDocument, build_document
 
 OPEN_STATES = ("open",)
 PROFILE_STATES = ("scheduled", "open")
@@ -67,6 +68,16 @@ def stale_clause_ids(payload: Mapping[str, Any], previous_clause_numbers) -> lis
     return [f"clause:{payload['policy_id']}:{n}" for n in previous_clause_numbers if n not in current]
 
 
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def index_language(language: str | None, text: str) -> str:
+    """The index analyses zh and en; other languages (ja, de, …) go to the analysis their script needs."""
+    if language in LANGUAGES:
+        return language
+    return "zh" if _CJK.search(text or "") else "en"
+
+
 def article_document(payload: Mapping[str, Any]) -> SearchDocument:
     return build_document("article", {
         "doc_id": f"article:{payload['id']}",
@@ -74,7 +85,7 @@ def article_document(payload: Mapping[str, Any]) -> SearchDocument:
         "title": payload["title"],
         "body": payload.get("text") or payload.get("summary") or "",
         "url": payload.get("url") or "",
-        "language": payload["language"],
+        "language": index_language(payload.get("language"), payload["title"]),
         "published_at": payload["published_at"],
         "outlet": payload.get("outlet"),
         "topics": list(payload.get("categories") or ()),

@@ -33,7 +33,11 @@ DEMO_POLICIES = [
 ]
 
 DEMO_FEEDS = {
-    # file name → outlet and language (files without an entry are added with defaults)
+    # file name → outlet and language (a feed without a language has it detected per article)
+    "jiangcheng-daily.rss.xml": {"outlet": "江城日报", "language": "zh"},
+    "metro-evening.atom.xml": {"outlet": "都市晚报", "language": "zh"},
+    "riverside-herald.rss.xml": {"outlet": "Riverside Herald", "language": "en"},
+    "civic-brief.json": {"outlet": "Civic Brief"},
 }
 
 
@@ -67,6 +71,38 @@ class DemoClient:
         return response.json()
 
 
+DEMO_SITE_KEY = "demo-news-site"
+DEMO_SITE_THEME = {"--tb-accent": "#7a1f1f", "--tb-focus": "#b35c00"}
+
+
+def _demo_site_origins(base_url: str) -> list[str]:
+    """The demo site's origin and, on this machine, its loopback twin (localhost ↔ 127.0.0.1): the demo pages load
+    the widget from the twin so the iframe is cross-origin, as on a real news site."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    origins = [f"{parts.scheme}://{parts.netloc}".lower()]
+    twin = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}.get(parts.hostname or "")
+    if twin:
+        origins.append(f"{parts.scheme}://{twin}{f':{parts.port}' if parts.port else ''}")
+    return origins
+
+
+def ensure_demo_site_key(client) -> dict:
+    """The site key the demo news site embeds the widget with, allowing exactly the demo site's origins. Idempotent:
+    an existing key gets its origins brought up to date (the port may differ between runs)."""
+    origins = _demo_site_origins(client.base_url)
+    existing = {item["key"]: item for item in client.call("GET", "/api/v1/staff/site-keys")}
+    current = existing.get(DEMO_SITE_KEY)
+    if current is None:
+        return client.call("POST", "/api/v1/staff/site-keys", json={
+            "key": DEMO_SITE_KEY, "name": "Demo news site", "allowed_origins": origins, "theme": DEMO_SITE_THEME})
+    if sorted(current["allowed_origins"]) != sorted(origins) or not current.get("enabled", True):
+        return client.call("PATCH", f"/api/v1/staff/site-keys/{DEMO_SITE_KEY}",
+                           json={"allowed_origins": origins, "enabled": True})
+    return current
+
+
 def load_demo(base_url: str, config: dict, unit_of_work=None) -> str:
     if unit_of_work is None:
         from services.cli import _consultation_uow
@@ -94,5 +130,6 @@ def load_demo(base_url: str, config: dict, unit_of_work=None) -> str:
             continue
         client.call("POST", "/api/v1/staff/feeds", json={"url": url, "poll_interval_s": 300, **DEMO_FEEDS.get(path.name, {})})
         added_feeds += 1
+    ensure_demo_site_key(client)
     return (f"demo content: {len(created)} policies and {added_feeds} feeds added "
             f"({len(existing)} policies were there already)")

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives: headless Chromium with its driver (browser tests) and
+# Installs the Debian packages the test suite drives: headless Chromium with its driver and a CJK font (browser tests) and
 # docker-compose (validates docker-compose.yml; no Docker engine is needed for that). Skips what it cannot install.
 set -u
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# a CJK font, so screenshots of Chinese pages show characters rather than empty boxes
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   missing+=(docker-compose)
 fi

@@ -60,6 +60,8 @@ def _rebuilder(cls):
     args back, keep the type (so the status is right) and the message rather than turn it into a 500."""
 
     def rebuild(*args):
+        # nameko sends every non-string, non-container argument as text: None arrives as "None"
+        args = tuple(None if arg == "None" else arg for arg in args)
         try:
             return cls(*args)
         except Exception:  # noqa: BLE001 - any constructor mismatch
@@ -112,8 +114,10 @@ def _describe(exc: BaseException) -> tuple[int, dict, dict]:
         if cls is not None and isinstance(exc, cls):
             headers = {}
             retry_after = getattr(exc, "retry_after_s", None)
-            if retry_after is not None:
+            try:
                 headers["Retry-After"] = str(max(1, int(round(float(retry_after)))))
+            except (TypeError, ValueError):
+                pass  # no (usable) delay given
             message = getattr(exc, "message", None)
             if not isinstance(message, str):
                 message = str(exc) or code

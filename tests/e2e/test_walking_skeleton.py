@@ -197,3 +197,10 @@ def test_cli_errors_are_one_readable_line(stack_env):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("balloon:")
+
+
+def test_wrong_password_is_a_401_not_a_server_error(stack):
+    response = requests.post(f"{stack.base_url}/api/v1/auth/token", json={"username": "demo", "password": "wrong"},
+                             timeout=30)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"

@@ -168,3 +168,12 @@ def test_withdrawn_policy_leaves_the_index_and_stops_linking(ctx):
     assert handlers.search(ctx, {"q": "医保", "doc_type": "policy"})["total"] == 0
     assert handlers.search(ctx, {"q": "医保", "doc_type": "clause"})["total"] == 0
     assert handlers.index_article(ctx, make_article_event()) == []
+
+
+@pytest.mark.parametrize("language, title, indexed_as", [("ja", "東京の医療保険制度", "zh"), ("de", "Radwege in der Stadt", "en"),
+                                                         (None, "Cycling lanes", "en")])
+def test_articles_in_other_languages_are_indexed_rather_than_refused(ctx, language, title, indexed_as):
+    handlers.index_article(ctx, make_article_event(id=f"x-{indexed_as}-{language}", title=title, language=language))
+    query = title[:2] if indexed_as == "zh" else title.split()[0]
+    result = handlers.search(ctx, {"q": query, "doc_type": "article"})
+    assert [hit["source"]["language"] for hit in result["hits"]] == [indexed_as]

@@ -199,3 +199,19 @@ def test_quadratic_blowup_entity_does_not_balloon_memory():
 
     # Full expansion would need 2.5 GB of text; what is allowed is a small multiple of the 0.2 MB document.
     assert peak < 100 * 1024 * 1024
+
+
+def test_common_well_formedness_slips_are_repaired_so_the_strict_parser_succeeds():
+    document = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title><item>'
+                b'<title>Bike&nbsp;lanes &mdash; phase\x08 1 & 2</title>'
+                b'<link>https://e.org/a?x=1&y=2</link>'
+                b'<description><![CDATA[<p>Tom & Jerry &amp; friends</p>]]></description>'
+                b'</item></channel></rss>')
+
+    parsed = parse_feed(document)
+
+    entry = parsed.entries[0]
+    assert parsed.warnings == []
+    assert entry.title.value == "Bike\xa0lanes — phase 1 & 2"
+    assert entry.link == "https://e.org/a?x=1&y=2"
+    assert entry.summary.value == "<p>Tom & Jerry &amp; friends</p>"
