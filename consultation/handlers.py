@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -698,19 +698,25 @@ def list_policies(uow, command: c.ListPolicies = c.ListPolicies(), *, actor: Act
             )
         )
         ids = [p.id for p in policies]
-        counts: dict[int, int] = {}
+        counts: dict[tuple[int, str], int] = {}
         if ids:
-            counts = dict(
-                uow.session.execute(
-                    select(Comment.policy_id, func.count())
-                    .where(Comment.policy_id.in_(ids), Comment.state == "approved")
-                    .group_by(Comment.policy_id)
+            # one aggregate for the page: approved counts for everyone, pending counts for staff
+            counts = {
+                (policy_id, state): n
+                for policy_id, state, n in uow.session.execute(
+                    select(Comment.policy_id, Comment.state, func.count())
+                    .where(Comment.policy_id.in_(ids), Comment.state.in_(("approved", "pending")))
+                    .group_by(Comment.policy_id, Comment.state)
                 ).all()
-            )
-        items = [
-            {**_policy_summary(p), "comment_count": counts.get(p.id, 0), "accepting_comments": _accepting(p, now)}
-            for p in policies
-        ]
+            }
+        staff = _is_staff(actor)
+        items = []
+        for p in policies:
+            item = {**_policy_summary(p), "comment_count": counts.get((p.id, "approved"), 0),
+                    "accepting_comments": _accepting(p, now)}
+            if staff:
+                item["pending_count"] = counts.get((p.id, "pending"), 0)
+            items.append(item)
         return {"items": items, "page": page, "page_size": page_size, "total": total}
 
 
@@ -820,6 +826,41 @@ def _redacted_name(name: str | None, language: str) -> str | None:
     return redact_personal_data(name.strip(), marker_language=language).text
 
 
+# The comment intake path runs once per citizen submission, so it speaks SQLAlchemy Core with statements built once
+# (each memoises its cache key): rows are append-only and nothing reads them back through the ORM in this transaction.
+_policies, _comments = Policy.__table__, Comment.__table__
+_POLICY_FOR_SUBMISSION = select(
+    _policies.c.id,
+    _policies.c.state,
+    _policies.c.current_version,
+    _policies.c.open_at,
+    _policies.c.close_at,
+    _policies.c.published_at,
+    _policies.c.time_zone,
+    # The duplicate-text check rides along: one round trip instead of two.
+    select(_comments.c.id)
+    .where(_comments.c.policy_id == _policies.c.id, _comments.c.text_hash == bindparam("text_hash"))
+    .limit(1)
+    .scalar_subquery()
+    .label("duplicate_of"),
+).where(_policies.c.id == bindparam("policy_id"))
+_INSERT_COMMENT = insert(_comments)
+_INSERT_CONTACT = insert(CommentContact.__table__)
+_INSERT_TRANSITION = insert(CommentTransition.__table__)
+
+
+def _policy_for_submission(session: Session, policy_id: int, text_hash: str):
+    """The published policy's window fields and whether its comments already hold this text; NotFound otherwise."""
+    if not isinstance(policy_id, int) or not (0 < policy_id <= MAX_ID):
+        raise NotFound(f"policy {policy_id} not found")
+    policy = session.connection().execute(
+        _POLICY_FOR_SUBMISSION, {"policy_id": policy_id, "text_hash": text_hash}
+    ).first()
+    if policy is None or policy.published_at is None:
+        raise NotFound(f"policy {policy_id} not found")
+    return policy
+
+
 def submit_comment(
     uow, command: c.SubmitComment, *, clock: Clock = utcnow, hash_secret: bytes = DEFAULT_HASH_SECRET
 ) -> dict:
@@ -834,71 +875,73 @@ def submit_comment(
     if errors:
         raise ValidationFailed(errors)
     now = clock()
+    text = command.text.strip()
+    text_hash = _text_hash(text)
     with uow:
-        policy = _get_policy(uow.session, command.policy_id, public=True)
+        policy = _policy_for_submission(uow.session, command.policy_id, text_hash)
         first = _existing_submission(uow.session, policy.id, command.idempotency_key)
         if first is not None:
             return _receipt(first)
         window.ensure_accepting(policy.state, policy.open_at, policy.close_at, now, policy.time_zone)
         clause = None
         if command.clause_number is not None:
-            clause = uow.session.scalar(
-                select(Clause).where(
+            clause = uow.session.execute(
+                select(Clause.id, Clause.number).where(
                     Clause.policy_id == policy.id,
                     Clause.version_number == policy.current_version,
                     Clause.number == command.clause_number,
                 )
-            )
+            ).first()
             if clause is None:
                 raise ValidationFailed({"clause_number": "clause.unknown"})
         subjects = submitter_hashes(command.voter_token, command.client_ip, hash_secret)
         check_and_record(uow.session, subjects, policy.id, now)
 
-        text = command.text.strip()
         language = command.language or detect_language(text)
         redacted = redact_personal_data(text, marker_language=language)
         display_name = _redacted_name(command.display_name, language)
-        text_hash = _text_hash(text)
         flags = []
         if redacted.findings or (command.display_name and contains_personal_data(command.display_name)):
             flags.append("personal_data")
         if _spam_like(text):
             flags.append("spam")
-        if uow.session.scalar(
-            select(Comment.id).where(Comment.policy_id == policy.id, Comment.text_hash == text_hash).limit(1)
-        ) is not None:
+        if policy.duplicate_of is not None:
             flags.append("duplicate")
-        comment = Comment(
-            reference=f"C{now:%y%m%d}-{secrets.token_hex(4).upper()}",
-            policy_id=policy.id,
-            version_number=policy.current_version,
-            clause_id=clause.id if clause else None,
-            clause_number=clause.number if clause else None,
-            stance=command.stance,
-            original_text=text,
-            public_text=redacted.text,
-            display_name=display_name,
-            language=language,
-            state="pending",
-            flags=flags,
-            flagged=bool(flags),
-            text_hash=text_hash,
-            channel=command.channel,
-            site_key=command.site_key,
-            source_url=command.source_url,
-            idempotency_key=command.idempotency_key,
-            submitter_hash=subjects[0] if subjects else None,
-            created_at=now,
-            support_count=0,
-        )
-        if command.contact:
-            contact = command.contact.strip()
-            comment.contact = CommentContact(
-                kind=_contact_kind(contact), value=contact, consent=bool(command.contact_consent), created_at=now
-            )
-        uow.session.add(comment)
+        receipt = {
+            "comment_id": None,
+            "reference": f"C{now:%y%m%d}-{secrets.token_hex(4).upper()}",
+            "policy_id": policy.id,
+            "version": policy.current_version,
+            "clause_number": clause.number if clause else None,
+            "stance": command.stance,
+            "state": "pending",
+            "created_at": now,
+        }
+        connection = uow.session.connection()
         try:
-            uow.session.flush()
+            inserted = connection.execute(_INSERT_COMMENT, {
+                "reference": receipt["reference"],
+                "policy_id": policy.id,
+                "version_number": policy.current_version,
+                "clause_id": clause.id if clause else None,
+                "clause_number": receipt["clause_number"],
+                "stance": command.stance,
+                "original_text": text,
+                "public_text": redacted.text,
+                "display_name": display_name,
+                "language": language,
+                "state": "pending",
+                "flags": flags,
+                "flagged": bool(flags),
+                "text_hash": text_hash,
+                "channel": command.channel,
+                "site_key": command.site_key,
+                "source_url": command.source_url,
+                "idempotency_key": command.idempotency_key,
+                "submitter_hash": subjects[0] if subjects else None,
+                "created_at": now,
+                "support_count": 0,
+            })
         except IntegrityError:
             # A concurrent retry with the same idempotency key won the race: answer with its receipt.
             uow.rollback()
@@ -906,30 +949,38 @@ def submit_comment(
             if first is None:
                 raise
             return _receipt(first)
-        uow.session.add(CommentTransition(comment_id=comment.id, at=now, from_state=None, to_state="pending"))
+        comment_id = receipt["comment_id"] = inserted.inserted_primary_key[0]
+        if command.contact:
+            contact = command.contact.strip()
+            connection.execute(_INSERT_CONTACT, {
+                "comment_id": comment_id, "kind": _contact_kind(contact), "value": contact,
+                "consent": bool(command.contact_consent), "created_at": now,
+            })
+        connection.execute(_INSERT_TRANSITION, {
+            "comment_id": comment_id, "at": now, "from_state": None, "to_state": "pending",
+        })
         uow.emit(
             ev.COMMENT_SUBMITTED,
             {
-                "comment_id": comment.id,
-                "reference": comment.reference,
+                "comment_id": comment_id,
+                "reference": receipt["reference"],
                 "policy_id": policy.id,
-                "version": comment.version_number,
-                "clause_number": comment.clause_number,
-                "stance": comment.stance,
-                "status": comment.state,
-                "text": comment.public_text,
-                "display_name": comment.display_name,
-                "language": comment.language,
-                "channel": comment.channel,
-                "site_key": comment.site_key,
-                "source_url": comment.source_url,
+                "version": receipt["version"],
+                "clause_number": receipt["clause_number"],
+                "stance": command.stance,
+                "status": "pending",
+                "text": redacted.text,
+                "display_name": display_name,
+                "language": language,
+                "channel": command.channel,
+                "site_key": command.site_key,
+                "source_url": command.source_url,
                 "flags": flags,
                 "created_at": now,
             },
         )
-        result = _receipt(comment)
         uow.commit()
-        return result
+        return receipt
 
 
 def _staff_comment_dict(comment: Comment) -> dict[str, Any]:

@@ -543,6 +543,7 @@ class PolicySummarySchema(_Out):
     updated_at = fields.AwareDateTime()
     url_path = fields.String()
     comment_count = fields.Integer()
+    pending_count = fields.Integer()  # staff only
     accepting_comments = fields.Boolean()
 
 

@@ -104,6 +104,7 @@ class ConsultationService:
     create_explanation = use_case(handlers.create_explanation, schemas.CreateExplanationSchema, staff=True)
     update_explanation = use_case(handlers.update_explanation, schemas.UpdateExplanationSchema, staff=True)
     publish_explanation = use_case(handlers.publish_explanation, schemas.PublishExplanationSchema, staff=True)
+    get_explanation = use_case(handlers.get_explanation, schemas.GetExplanationSchema, optional_actor=True)
     list_explanations = use_case(handlers.list_explanations, schemas.ListExplanationsSchema, optional_actor=True)
     decide_link = use_case(handlers.decide_link, schemas.DecideLinkSchema, staff=True)
     create_link = use_case(handlers.create_link, schemas.CreateLinkSchema, staff=True)

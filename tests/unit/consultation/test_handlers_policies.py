@@ -6,7 +6,7 @@ from consultation import commands as c
 from consultation import handlers
 from consultation.exceptions import Forbidden, InvalidTransition, NotFound, Unauthenticated, ValidationFailed
 
-from .factories import DRAFT_TEXT, EDITOR, OFFICER, make_open_policy, make_policy, outbox
+from .factories import DRAFT_TEXT, EDITOR, OFFICER, make_open_policy, make_policy, outbox, submit
 
 DAY = dt.timedelta(days=1)
 
@@ -194,3 +194,12 @@ def test_list_policies_filters_by_state_department_and_topic_and_pages(uow, cloc
 def test_unknown_state_filter_is_a_field_error(uow, clock):
     with pytest.raises(ValidationFailed):
         handlers.list_policies(uow, c.ListPolicies(state="bogus"), clock=clock)
+
+
+def test_staff_policy_list_counts_pending_comments_and_the_public_list_does_not(uow, clock):
+    policy = make_open_policy(uow, clock)
+    submit(uow, clock, policy["policy_id"])
+    staff_item = handlers.list_policies(uow, actor=OFFICER, clock=clock)["items"][0]
+    public_item = handlers.list_policies(uow, clock=clock)["items"][0]
+    assert staff_item["pending_count"] == 1 and staff_item["comment_count"] == 0
+    assert "pending_count" not in public_item
