@@ -5,11 +5,14 @@ It owns nothing persistent; every request becomes RPC calls (with timeouts) to t
 from __future__ import annotations
 
 from services.gateway.errors import register_remote_exceptions
+from services.gateway.openapi import OpenApiRoutes
 from services.gateway.routes_api import ApiRoutes
+from services.gateway.routes_console import ConsoleRoutes
 from services.gateway.routes_public import PublicRoutes
+from services.gateway.routes_widget import WidgetRoutes
 
 register_remote_exceptions()
 
 
-class GatewayService(PublicRoutes, ApiRoutes):
+class GatewayService(PublicRoutes, ApiRoutes, OpenApiRoutes, ConsoleRoutes, WidgetRoutes):
     name = "gateway"
