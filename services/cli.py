@@ -138,9 +138,10 @@ def _print_urls(base_url, demo):
     click.echo(f"  search API        {base_url}/api/v1/search?q=医保")
     click.echo(f"  API document      {base_url}/api/v1/openapi.json")
     click.echo(f"  policies (API)    {base_url}/api/v1/policies")
+    click.echo(f"  staff console     {base_url}/console")
     if demo:
-        click.echo(f"  demo news site    {base_url}/demo/")
-        click.echo("  staff sign-in     demo / demo-password (all roles; change it)")
+        click.echo(f"  demo news site    {base_url}/demo/   (articles embedding the consultation widget)")
+        click.echo("  staff sign-in     demo / demo-password (all roles: change it with `balloon users reset-password demo`)")
     click.echo("Press Ctrl-C to stop.")
 
 
