@@ -195,7 +195,9 @@ def test_link_suggestions_are_idempotent_and_decisions_stick(uow, clock):
     [link] = handlers.list_policy_links(uow, c.ListPolicyLinks(pid), actor=EDITOR, clock=clock)
     handlers.decide_link(uow, c.DecideLink(link["link_id"], "confirm"), actor=EDITOR, clock=clock)
     handlers.record_link_suggestions(uow, {**payload, "score": 5.0}, clock=clock)
-    [again] = handlers.list_policy_links(uow, c.ListPolicyLinks(pid), clock=clock)
+    [again] = handlers.list_policy_links(uow, c.ListPolicyLinks(pid), actor=EDITOR, clock=clock)
     assert (again["link_id"], again["state"], again["score"]) == (link["link_id"], "confirmed", 5.0)
+    [public] = handlers.list_policy_links(uow, c.ListPolicyLinks(pid), clock=clock)
+    assert public["link_id"] == link["link_id"] and "score" not in public and "decided_by" not in public
     found = handlers.list_links_for_article(uow, c.ListLinksForArticle("https://n.example.cn/x1"), clock=clock)
     assert [f["policy_id"] for f in found] == [pid]
