@@ -9,11 +9,15 @@ Scoring one article against one profile (the same in both directions, so the num
     score = Σ_term  weight(term) · sat(tf(term))  +  Σ_phrase  weight(phrase) · sat(count(phrase))
 
 where ``sat`` is BM25's saturating, length-normalised term frequency (a term repeated ten times is not ten times the
-evidence, and a long article has more chances to mention anything) and title occurrences count extra.
+evidence, and a long article has more chances to mention anything) and headline occurrences count extra. The sum
+is then multiplied by article-level evidence: reporting on law-making (草案, 审议, 施行 …) raises it, a headline
+citing 《some other policy》 lowers it.
 
 ``ProfileIndex`` answers "which open policies is this new article about?" with an inverted term index over all open
-profiles; ``rank_articles_for_policy`` answers "which existing coverage is about this new policy?". The module is
-backend-agnostic: ``percolator_index_mapping`` and friends build the equivalent Elasticsearch request bodies.
+profiles; ``rank_articles_for_policy`` answers "which existing coverage is about this new policy?", and
+``expand_with_feedback`` then adds the wording of that coverage to the profile (pseudo-relevance feedback), which
+helps most when news never names the policy. The module is backend-agnostic: ``percolator_index_mapping`` and
+friends build the equivalent Elasticsearch request bodies.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from search.analysis import STOPWORDS, normalise, tokenize
+from search.analysis import normalise, tokenize
+from search.synonyms import synonym_table
 
 __all__ = [
     "AnalysedArticle",
@@ -39,9 +44,11 @@ __all__ = [
     "ProfileIndex",
     "analyse_article",
     "build_profile",
+    "expand_with_feedback",
     "more_like_this_query",
     "percolate_query",
     "percolator_index_mapping",
+    "policy_names",
     "profile_to_percolator_document",
     "rank_articles_for_policy",
     "score_article",
@@ -52,18 +59,19 @@ __all__ = [
 TITLE_TERM_BOOST = 3.0  # a word of the policy title is worth three body mentions' worth of tf-idf evidence
 KEYWORD_WEIGHT = 2.0  # editor keywords outrank every automatically chosen term (top term weighs 1.0)
 NAME_WEIGHT = 3.0  # an article naming the policy is about it, whatever else it says
+OTHER_POLICY_FACTOR = 0.6  # a headline citing 《another policy》 is mostly about that one
 SYNONYM_FACTOR = 0.8  # a synonym is good but slightly weaker evidence than the word itself
 BOILERPLATE_FACTOR = 0.25  # legal drafting vocabulary (本法, 责令改正 …) says little about the subject
 ARTICLE_TITLE_BOOST = 2.0  # a term in the headline counts as this many body mentions
 K1 = 1.2
 B = 0.75
-DEFAULT_AVERAGE_ARTICLE_LENGTH = 400.0  # tokens; a typical news item of ~800 characters
-DEFAULT_THRESHOLD = 1.5
-DEFAULT_MAX_TERMS = 60
+DEFAULT_AVERAGE_ARTICLE_LENGTH = 200.0  # tokens (search mode, stopwords dropped) of a typical ~300-character item
+DEFAULT_THRESHOLD = 2.0  # ~0.7% of unrelated article–policy pairs pass; nearly all articles naming the policy do
+DEFAULT_MAX_TERMS = 150
 DEFAULT_MAX_CLAUSE_TERMS = 12
-PROFILE_SEARCH_MODE = False
 TF_EXPONENT = 0.5  # between log and linear: a law's subject words recur dozens of times, and that matters
 CLAUSE_MIN_COVERAGE = 0.25  # share of a clause's weighted terms an article must hit to be "about" that clause
+CLAUSE_MIN_SHARED_TERMS = 3  # clause words (besides the policy title's) an article must share with the clause
 CLAUSE_DOMINANCE = 1.5  # the best clause must beat the runner-up by this factor to be named
 
 # Words of legal drafting that appear in nearly every law and regulation whatever its subject. Discounted in the
@@ -88,10 +96,11 @@ LEGISLATIVE_CONTEXT: frozenset[str] = frozenset(
     规章 实施细则 配套 解读 新规
     """.split()
 )
-CONTEXT_BOOST = 0.3
+CONTEXT_BOOST = 0.3  # score multiplier 1.3 for such articles
 
 _NUMBERING = re.compile(r"^[第]?[0-9一二三四五六七八九十百千零〇两]+[条章节款项目]?$")
 _NAME_PREFIXES = ("中华人民共和国",)
+_CITED_TITLE = re.compile(r"《([^《》]{2,60})》")
 _DRAFT_SUFFIX = re.compile(r"[(（〔\[【][^()（）〔〕\[\]【】]*[)）〕\]】]\s*$")
 
 
@@ -245,7 +254,7 @@ def _profile_tokens(text: str) -> list[str]:
     """
     return [
         token
-        for token in tokenize(text, drop_stopwords=True, search_mode=PROFILE_SEARCH_MODE)
+        for token in tokenize(text, drop_stopwords=True, search_mode=False)
         if len(token) > 1 and not _NUMBERING.match(token) and not token.replace(".", "").isdigit()
     ]
 
@@ -313,7 +322,8 @@ def build_profile(
 
     ``background`` supplies idf (defaults to jieba's general table); ``policy_stats`` (optional) discounts words
     shared by most policies; ``keywords`` are the editor's and weigh most;
-    ``synonyms`` maps a term to equivalent wordings (医保 → 医疗保障) matched as well, slightly weaker.
+    ``synonyms`` maps a term to equivalent wordings (医保 → 医疗保障) matched as well, slightly weaker; they add to
+    the built-in table of search.synonyms. ``profile.synonyms`` keeps the ones that applied.
     """
     max_terms = DEFAULT_MAX_TERMS if max_terms is None else max_terms
     max_clause_terms = DEFAULT_MAX_CLAUSE_TERMS if max_clause_terms is None else max_clause_terms
@@ -329,10 +339,18 @@ def build_profile(
         for clause in clauses
     ):
         errors["clauses"] = "must be a list of (number, text) pairs"
+    for name, value in (("keywords", keywords), ("aliases", aliases)):
+        if isinstance(value, str) or any(not isinstance(item, str) for item in value):
+            errors[name] = "must be a list of strings"
+    if synonyms is not None and not isinstance(synonyms, Mapping):
+        errors["synonyms"] = "must map a term to a list of equivalent wordings"
+    if not isinstance(threshold, (int, float)) or threshold < 0:
+        errors["threshold"] = "must be a non-negative number"
     if max_terms < 1:
         errors["max_terms"] = "must be at least 1"
     if errors:
         raise LinkingError(errors)
+    keywords, aliases = list(keywords), list(aliases)
     background = background or _default_background()
 
     title_tokens = _profile_tokens(title)
@@ -363,11 +381,12 @@ def build_profile(
         else:
             phrases[normalised] = max(phrases.get(normalised, 0.0), KEYWORD_WEIGHT)
 
-    synonym_table = {normalise(term): [normalise(v) for v in values] for term, values in (synonyms or {}).items()}
-    for term, alternatives in synonym_table.items():
+    applied_synonyms = {}
+    for term, alternatives in synonym_table(extra=synonyms).items():
         base = max(terms.get(term, 0.0), phrases.get(term, 0.0))
         if base <= 0:
             continue
+        applied_synonyms[term] = alternatives
         for alternative in alternatives:
             alternative_tokens = tokenize(alternative, drop_stopwords=True)
             if len(alternative_tokens) == 1:
@@ -390,7 +409,7 @@ def build_profile(
         terms=terms,
         clause_terms=clause_terms,
         editor_keywords=editor_keywords,
-        synonyms=synonym_table,
+        synonyms=applied_synonyms,
         threshold=threshold,
         phrases=phrases,
     )
@@ -417,7 +436,8 @@ class AnalysedArticle:
     body: str  # normalised
     term_freqs: dict[str, float]  # body count + ARTICLE_TITLE_BOOST × title count
     length: int  # tokens, for length normalisation
-    context_factor: float = 1.0  # > 1 when the article reports on law-making or enforcement
+    legislative_context: bool = False  # the article reports on law-making or enforcement
+    cited_in_title: tuple[str, ...] = ()  # 《…》 titles the headline cites
 
 
 def analyse_article(title: str, text: str, article_id: str | None = None) -> AnalysedArticle:
@@ -434,8 +454,23 @@ def analyse_article(title: str, text: str, article_id: str | None = None) -> Ana
         body=normalise(text),
         term_freqs=freqs,
         length=len(title_tokens) + len(body_tokens),
-        context_factor=1.0 + CONTEXT_BOOST if not LEGISLATIVE_CONTEXT.isdisjoint(freqs) else 1.0,
+        legislative_context=not LEGISLATIVE_CONTEXT.isdisjoint(freqs),
+        cited_in_title=tuple(_CITED_TITLE.findall(normalise(title))),
     )
+
+
+def _article_factor(profile: InterestProfile, article: AnalysedArticle) -> float:
+    """Multiplier for article-level evidence: legislative context, or a headline about some other policy."""
+    factor = 1.0 + CONTEXT_BOOST if article.legislative_context else 1.0
+    if article.cited_in_title and not any(
+        name in cited or cited in name for cited in article.cited_in_title for name in _names_of(profile)
+    ):
+        factor *= OTHER_POLICY_FACTOR
+    return factor
+
+
+def _names_of(profile: InterestProfile) -> list[str]:
+    return [phrase for phrase, weight in profile.phrases.items() if weight >= NAME_WEIGHT] or [profile.title]
 
 
 def _length_norm(article: AnalysedArticle, average_length: float) -> float:
@@ -486,19 +521,24 @@ def _contributions(profile: InterestProfile, article: AnalysedArticle, norm: flo
         count = _phrase_count(article, phrase)
         if count:
             contributions[phrase] = contributions.get(phrase, 0.0) + weight * _saturate(count, norm)
-    if article.context_factor != 1.0:
-        contributions = {term: value * article.context_factor for term, value in contributions.items()}
+    factor = _article_factor(profile, article)
+    if factor != 1.0:
+        contributions = {term: value * factor for term, value in contributions.items()}
     return contributions
 
 
 def _best_clause(profile: InterestProfile, article: AnalysedArticle, norm: float) -> str | None:
     scores = []
     freqs = article.term_freqs
+    # Words of the policy title say the article is about the policy, not about one clause of it.
+    title_words = set(tokenize(profile.title, drop_stopwords=True, search_mode=True))
     for number, terms in profile.clause_terms.items():
+        shared = [term for term in terms if term in freqs]
+        if len([term for term in shared if term not in title_words]) < CLAUSE_MIN_SHARED_TERMS:
+            continue
         # Coverage rather than raw score: a one-line clause and a long one are judged on the same 0..1 scale.
-        coverage = sum(weight * min(1.0, _saturate(freqs[term], norm)) for term, weight in terms.items() if term in freqs)
-        if coverage > 0:
-            scores.append((coverage, number))
+        coverage = sum(terms[term] * min(1.0, _saturate(freqs[term], norm)) for term in shared)
+        scores.append((coverage, number))
     if not scores:
         return None
     scores.sort(reverse=True)
@@ -559,6 +599,47 @@ def rank_articles_for_policy(
     return heapq.nsmallest(top_k, suggestions, key=key)
 
 
+def expand_with_feedback(
+    profile: InterestProfile,
+    top_articles: Sequence[AnalysedArticle],
+    background: BackgroundStats | None = None,
+    n_terms: int = 20,
+    weight: float = 0.15,
+) -> InterestProfile:
+    """A copy of ``profile`` that also speaks the news' language: the most distinctive words of the articles that
+    matched it best (pseudo-relevance feedback) join its terms at a reduced ``weight``.
+
+    Laws say 传染病 and 甲类; the coverage says 新冠 and 乙类乙管. Feed it the top few articles of
+    ``rank_articles_for_policy`` when a policy opens, then index the expanded profile for new articles.
+    """
+    if not top_articles or n_terms < 1 or weight <= 0:
+        return profile
+    background = background or _default_background()
+    pooled: dict[str, float] = defaultdict(float)
+    for article in top_articles:
+        scored = {
+            term: (1.0 + math.log(tf)) * background.idf(term)
+            for term, tf in article.term_freqs.items()
+            if len(term) > 1 and not _NUMBERING.match(term) and tf >= 1
+        }
+        top = max(scored.values(), default=0.0)
+        for term, value in scored.items():
+            pooled[term] += value / top / len(top_articles)
+    chosen = _top(pooled, n_terms)
+    strongest = max(chosen.values(), default=0.0) or 1.0
+    terms = dict(profile.terms)
+    for term, value in chosen.items():
+        terms[term] = max(terms.get(term, 0.0), weight * value / strongest)
+    return replace(profile, terms=terms)
+
+
+def _phrase_key(phrase: str) -> str | None:
+    """The token under which a phrase is indexed: its longest content word, which is both rare and cut the same way
+    wherever the phrase occurs (the phrase itself is then confirmed by substring search)."""
+    tokens = [token for token in tokenize(phrase, drop_stopwords=True) if len(token) > 1] or tokenize(phrase)
+    return max(tokens, key=len) if tokens else None
+
+
 class ProfileIndex:
     """All open profiles behind one inverted term index: one article is matched against all of them at once."""
 
@@ -591,8 +672,9 @@ class ProfileIndex:
         for term, weight in profile.terms.items():
             self._postings[term][profile.policy_id] = weight
         for phrase, weight in profile.phrases.items():
-            for token in set(tokenize(phrase, drop_stopwords=False, search_mode=True)):
-                self._phrase_keys[token].setdefault(profile.policy_id, []).append((phrase, weight))
+            key = _phrase_key(phrase)
+            if key:
+                self._phrase_keys[key].setdefault(profile.policy_id, []).append((phrase, weight))
         return True
 
     update = add
@@ -607,10 +689,13 @@ class ProfileIndex:
                 postings.pop(policy_id, None)
                 if not postings:
                     del self._postings[term]
-        for token in [token for token, owners in self._phrase_keys.items() if policy_id in owners]:
-            del self._phrase_keys[token][policy_id]
-            if not self._phrase_keys[token]:
-                del self._phrase_keys[token]
+        for phrase in profile.phrases:
+            key = _phrase_key(phrase)
+            owners = self._phrase_keys.get(key) if key else None
+            if owners is not None:
+                owners.pop(policy_id, None)
+                if not owners:
+                    del self._phrase_keys[key]
         return True
 
     def scores(self, article: AnalysedArticle) -> dict[str, float]:
@@ -618,7 +703,7 @@ class ProfileIndex:
         norm = _length_norm(article, self.average_article_length)
         totals: dict[str, float] = defaultdict(float)
         postings = self._postings
-        phrase_candidates: dict[str, set[tuple[str, float]]] = {}
+        phrase_candidates: dict[str, list[tuple[str, float]]] = {}
         for term, tf in article.term_freqs.items():
             posting = postings.get(term)
             if posting:
@@ -628,31 +713,32 @@ class ProfileIndex:
             owners = self._phrase_keys.get(term)
             if owners:
                 for policy_id, phrases in owners.items():
-                    phrase_candidates.setdefault(policy_id, set()).update(phrases)
+                    phrase_candidates.setdefault(policy_id, []).extend(phrases)
         for policy_id, phrases in phrase_candidates.items():
             for phrase, weight in phrases:
                 count = _phrase_count(article, phrase)
                 if count:
                     totals[policy_id] += weight * _saturate(count, norm)
-        if article.context_factor != 1.0:
+        if article.legislative_context or article.cited_in_title:
+            profiles = self._profiles
             for policy_id in totals:
-                totals[policy_id] *= article.context_factor
+                totals[policy_id] *= _article_factor(profiles[policy_id], article)
         return totals
 
     def match_analysed(
         self, article: AnalysedArticle, top_k: int | None = 10, min_score: float | None = None
     ) -> list[LinkSuggestion]:
         totals = self.scores(article)
-
-        def passes(item: tuple[str, float]) -> bool:
-            policy_id, score = item
-            floor = self._profiles[policy_id].threshold if min_score is None else min_score
-            return score > 0 and score >= floor
-
-        ranked = sorted(filter(passes, totals.items()), key=lambda item: (-item[1], item[0]))
-        if top_k is not None:
-            ranked = ranked[:top_k]
-        return [score_article(self._profiles[policy_id], article, self.average_article_length) for policy_id, _ in ranked]
+        if min_score is None:
+            profiles = self._profiles
+            passing = [(pid, score) for pid, score in totals.items() if score > 0 and score >= profiles[pid].threshold]
+        else:
+            passing = [(pid, score) for pid, score in totals.items() if score > 0 and score >= min_score]
+        key = lambda item: (-item[1], item[0])  # noqa: E731
+        ranked = sorted(passing, key=key) if top_k is None else heapq.nsmallest(top_k, passing, key=key)
+        return [
+            score_article(self._profiles[policy_id], article, self.average_article_length) for policy_id, _ in ranked
+        ]
 
     def match(
         self, article_title: str, article_text: str, top_k: int | None = 10, min_score: float | None = None
@@ -710,7 +796,11 @@ def _profile_clauses(profile: InterestProfile) -> list[dict[str, Any]]:
         if segmented:
             should.append({"match_phrase": {ARTICLE_BODY_FIELD: {"query": segmented, "boost": round(weight, 4)}}})
             should.append(
-                {"match_phrase": {ARTICLE_TITLE_FIELD: {"query": segmented, "boost": round(weight * ARTICLE_TITLE_BOOST, 4)}}}
+                {
+                    "match_phrase": {
+                        ARTICLE_TITLE_FIELD: {"query": segmented, "boost": round(weight * ARTICLE_TITLE_BOOST, 4)}
+                    }
+                }
             )
     return should
 
@@ -771,8 +861,3 @@ def more_like_this_query(profile: InterestProfile, size: int = 20) -> dict[str, 
         if segmented:
             should.append({"match_phrase": {ARTICLE_BODY_FIELD: {"query": segmented, "boost": round(weight, 4)}}})
     return {"size": size, "query": {"bool": {"should": should, "minimum_should_match": 1}}}
-
-
-def profile_stopwords() -> frozenset[str]:
-    """Words never used as profile terms (general stopwords); exposed for the Elasticsearch analyzer settings."""
-    return STOPWORDS
