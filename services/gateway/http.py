@@ -24,14 +24,18 @@ def json_response(payload, status: int = 200, headers: dict | None = None) -> Re
 
 
 class Route(HttpRequestHandler):
-    """An @http entrypoint whose failures become JSON error responses (4xx with field messages, never a bare 500)."""
+    """An @http entrypoint whose failures become JSON error responses (4xx with field messages, never a bare 500).
+
+    Subclasses change the body limit (`body_limit`) or how an error is answered (`error_response`), nothing else.
+    """
+
+    def body_limit(self) -> int:
+        return int(self.container.config.get("GATEWAY", {}).get("max_body_bytes", DEFAULT_MAX_BODY))
 
     def handle_request(self, request):
         # nameko's own handle_request, with the request kept in scope so errors speak the reader's language
         request.shallow = False
-        request.max_content_length = int(
-            self.container.config.get("GATEWAY", {}).get("max_body_bytes", DEFAULT_MAX_BODY)
-        )
+        request.max_content_length = self.body_limit()
         try:
             context_data = self.server.context_data_from_headers(request)
             args, kwargs = self.get_entrypoint_parameters(request)
@@ -41,9 +45,12 @@ class Route(HttpRequestHandler):
                 self, args, kwargs, context_data=context_data, handle_result=partial(self.handle_result, event)
             )
             return self.response_from_result(event.wait())
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error response
-            status, body, headers = describe(exc, request_language(request))
-            return json_response(body, status=status, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error response
+            return self.error_response(exc, request)
+
+    def error_response(self, exc, request):
+        status, body, headers = describe(exc, request_language(request))
+        return json_response(body, status=status, headers=headers)
 
 
 route = Route.decorator

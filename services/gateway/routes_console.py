@@ -16,14 +16,11 @@ import pathlib
 import re
 import secrets
 from dataclasses import dataclass
-from functools import partial
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from eventlet.event import Event
 from markupsafe import Markup
 from nameko import exceptions as nameko_exceptions
-from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
@@ -31,6 +28,7 @@ from consultation.i18n import translate, translate_errors
 from services.gateway.auth import ROLES, SESSION_COOKIE, TOKEN_MAX_AGE_S, csrf_ok
 from services.gateway.base import GatewayBase
 from services.gateway.errors import describe
+from services.gateway.http import Route
 from services.gateway.templating import gettext_for, render
 
 log = logging.getLogger(__name__)
@@ -431,25 +429,16 @@ def minimal_error_page(status: int, message: str, language: str) -> Response:
 # --- the HTTP entrypoint -------------------------------------------------------------------------------------------
 
 
-class ConsoleEntrypoint(HttpRequestHandler):
-    """nameko's @http for console pages: larger form bodies, and failures become HTML pages, not JSON."""
+class ConsoleEntrypoint(Route):
+    """The gateway's route for console pages: larger form bodies, and failures become HTML pages, not JSON."""
 
-    def handle_request(self, request):
-        request.shallow = False
-        request.max_content_length = MAX_FORM_BYTES
-        try:
-            context_data = self.server.context_data_from_headers(request)
-            args, kwargs = self.get_entrypoint_parameters(request)
-            self.check_signature(args, kwargs)
-            event = Event()
-            self.container.spawn_worker(
-                self, args, kwargs, context_data=context_data, handle_result=partial(self.handle_result, event)
-            )
-            return self.response_from_result(event.wait())
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an HTML error page
-            language = console_language(request)
-            status, body, _headers = describe_safely(exc, language)
-            return minimal_error_page(status, body["error"]["message"], language)
+    def body_limit(self) -> int:
+        return MAX_FORM_BYTES
+
+    def error_response(self, exc, request):
+        language = console_language(request)
+        status, body, _headers = describe_safely(exc, language)
+        return minimal_error_page(status, body["error"]["message"], language)
 
 
 console_route = ConsoleEntrypoint.decorator

@@ -90,3 +90,27 @@ def stack(stack_env):
         yield running
     finally:
         running.stop()
+
+
+def consultation_unit_of_work(stack_env):
+    """Direct access to the stack's consultation database, as an operator on the server has (`balloon users`)."""
+    from consultation.events import EVENT_SCHEMAS
+    from consultation.model import OutboxMessage
+    from services.kernel.db import make_engine, make_session_factory
+    from services.kernel.outbox import SqlUnitOfWork
+
+    factory = make_session_factory(make_engine(stack_env["env"]["CONSULTATION_DATABASE_URL"]))
+    return lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS)
+
+
+@pytest.fixture(scope="session")
+def staff(stack, stack_env):
+    """An HTTP session holding a bearer token of the demo user (all roles)."""
+    from services.demo import DEMO_PASSWORD, DEMO_USER, ensure_demo_user
+
+    ensure_demo_user(consultation_unit_of_work(stack_env))
+    session = requests.Session()
+    token = session.post(f"{stack.base_url}/api/v1/auth/token",
+                         json={"username": DEMO_USER, "password": DEMO_PASSWORD}, timeout=30).json()["token"]
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session

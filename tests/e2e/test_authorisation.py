@@ -13,6 +13,7 @@ from services.demo import DEMO_PASSWORD, DEMO_USER, ensure_demo_user
 from services.gateway.auth import ROLES
 from services.gateway.openapi import gateway_entrypoints
 from services.gateway.routes_api import STAFF_ROUTES
+from tests.e2e.conftest import consultation_unit_of_work
 
 pytestmark = pytest.mark.rabbit
 
@@ -41,13 +42,7 @@ def token_for(stack, username, password) -> str:
 @pytest.fixture(scope="module")
 def tokens(stack, stack_env):
     """A bearer token per role: one user per role, created as the admin through the staff users API."""
-    from consultation.events import EVENT_SCHEMAS
-    from consultation.model import OutboxMessage
-    from services.kernel.db import make_engine, make_session_factory
-    from services.kernel.outbox import SqlUnitOfWork
-
-    factory = make_session_factory(make_engine(stack_env["env"]["CONSULTATION_DATABASE_URL"]))
-    ensure_demo_user(lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS))
+    ensure_demo_user(consultation_unit_of_work(stack_env))
     admin = {"Authorization": f"Bearer {token_for(stack, DEMO_USER, DEMO_PASSWORD)}"}
     result = {}
     for role in ROLES:

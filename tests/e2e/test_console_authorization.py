@@ -15,6 +15,7 @@ import requests
 from services.demo import DEMO_PASSWORD, DEMO_USER, ensure_demo_user
 from services.gateway.auth import SESSION_COOKIE
 from services.gateway.routes_console import CONSOLE_ROUTES, LOGIN_CSRF_COOKIE, allowed
+from tests.e2e.conftest import consultation_unit_of_work
 
 pytestmark = pytest.mark.rabbit
 
@@ -35,13 +36,7 @@ def concrete(path: str) -> str:
 
 
 def admin_headers(stack, stack_env) -> dict:
-    from consultation.events import EVENT_SCHEMAS
-    from consultation.model import OutboxMessage
-    from services.kernel.db import make_engine, make_session_factory
-    from services.kernel.outbox import SqlUnitOfWork
-
-    factory = make_session_factory(make_engine(stack_env["env"]["CONSULTATION_DATABASE_URL"]))
-    ensure_demo_user(lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS))
+    ensure_demo_user(consultation_unit_of_work(stack_env))
     token = requests.post(f"{stack.base_url}/api/v1/auth/token",
                           json={"username": DEMO_USER, "password": DEMO_PASSWORD}, timeout=30).json()["token"]
     return {"Authorization": f"Bearer {token}"}

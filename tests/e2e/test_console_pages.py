@@ -10,6 +10,7 @@ import requests
 from services.demo import DEMO_PASSWORD, DEMO_USER, load_demo
 from services.gateway.routes_console import CONSOLE_ROUTES
 from tests.e2e.browser import browser, screenshot  # noqa: F401 - pytest finds the fixture by name
+from tests.e2e.conftest import consultation_unit_of_work
 from tests.e2e.test_console_authorization import admin_headers, sign_in
 
 pytestmark = pytest.mark.rabbit
@@ -18,13 +19,7 @@ pytestmark = pytest.mark.rabbit
 @pytest.fixture(scope="module")
 def content(stack, stack_env):
     """The demo content plus one comment, one revision and one explanation on the Chinese demo draft."""
-    from consultation.events import EVENT_SCHEMAS
-    from consultation.model import OutboxMessage
-    from services.kernel.db import make_engine, make_session_factory
-    from services.kernel.outbox import SqlUnitOfWork
-
-    factory = make_session_factory(make_engine(stack_env["env"]["CONSULTATION_DATABASE_URL"]))
-    load_demo(stack.base_url, {}, lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS))
+    load_demo(stack.base_url, {}, consultation_unit_of_work(stack_env))
     base, headers = stack.base_url, admin_headers(stack, stack_env)
     policies = requests.get(f"{base}/api/v1/staff/policies", params={"page_size": 100}, headers=headers,
                             timeout=30).json()["items"]

@@ -13,7 +13,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from services.demo import DEMO_PASSWORD, DEMO_USER, ensure_demo_user
+from services.demo import DEMO_USER
 from services.gateway.openapi import SPECIAL_ROUTES, gateway_entrypoints, openapi_path
 from services.gateway.routes_api import PUBLIC_ROUTES, STAFF_ROUTES
 
@@ -69,23 +69,6 @@ class Citizen:
 
     def get(self, path, **kwargs):
         return self.http.get(f"{self.base_url}{path}", timeout=30, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def staff(stack, stack_env):
-    """An HTTP session holding a bearer token of the demo user (all roles)."""
-    from consultation.events import EVENT_SCHEMAS
-    from consultation.model import OutboxMessage
-    from services.kernel.db import make_engine, make_session_factory
-    from services.kernel.outbox import SqlUnitOfWork
-
-    factory = make_session_factory(make_engine(stack_env["env"]["CONSULTATION_DATABASE_URL"]))
-    ensure_demo_user(lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS))
-    session = requests.Session()
-    token = session.post(f"{stack.base_url}/api/v1/auth/token",
-                         json={"username": DEMO_USER, "password": DEMO_PASSWORD}, timeout=30).json()["token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
 
 
 def call(stack, session, method, path, expected=200, **kwargs):

@@ -7,7 +7,6 @@ import uuid
 import pytest
 import requests
 
-from services.demo import DEMO_PASSWORD, DEMO_USER, ensure_demo_user
 from tests.integration.newsfeed import httpserver
 
 feed_server = httpserver.feed_server
@@ -30,23 +29,6 @@ def eventually(check, seconds=30.0, interval=0.3):
             return last
         time.sleep(interval)
     return last
-
-
-@pytest.fixture(scope="module")
-def staff(stack, stack_env):
-    """An HTTP session holding a staff bearer token (all roles)."""
-    from consultation.events import EVENT_SCHEMAS
-    from consultation.model import OutboxMessage
-    from services.kernel.db import make_engine, make_session_factory
-    from services.kernel.outbox import SqlUnitOfWork
-
-    factory = make_session_factory(make_engine(stack_env["env"]["CONSULTATION_DATABASE_URL"]))
-    ensure_demo_user(lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS))
-    session = requests.Session()
-    token = session.post(f"{stack.base_url}/api/v1/auth/token",
-                         json={"username": DEMO_USER, "password": DEMO_PASSWORD}, timeout=30).json()["token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
 
 
 def publish(stack, staff, title, text, language="zh", department="市医疗保障局"):

@@ -22,6 +22,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from services.demo import DEMO_POLICIES, DEMO_SITE_KEY, DemoClient, load_demo
 from tests.e2e.browser import browser as browser_fixture
 from tests.e2e.browser import screenshot
+from tests.e2e.conftest import consultation_unit_of_work
 
 pytestmark = [pytest.mark.rabbit]
 browser = browser_fixture  # pytest finds fixtures among a module's names
@@ -32,13 +33,7 @@ WAIT_S = 45  # generous: these machines are shared and often busy
 @pytest.fixture(scope="module")
 def demo(stack, stack_env):
     """The demo content exactly as `balloon run` loads it (user, drafts, feeds, site key), plus a staff client."""
-    from consultation.events import EVENT_SCHEMAS
-    from consultation.model import OutboxMessage
-    from services.kernel.db import make_engine, make_session_factory
-    from services.kernel.outbox import SqlUnitOfWork
-
-    factory = make_session_factory(make_engine(stack_env["env"]["CONSULTATION_DATABASE_URL"]))
-    load_demo(stack.base_url, {}, lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS))
+    load_demo(stack.base_url, {}, consultation_unit_of_work(stack_env))
     client = DemoClient(stack.base_url)
     client.login()
     titles = {p["title"]: p["policy_id"]
