@@ -32,7 +32,15 @@ from . import events as ev
 from . import window
 from .accounts import EDITOR, MODERATOR, POLICY_OFFICER, Actor, record_audit, require_role
 from .diff import diff_clauses
-from .exceptions import Conflict, InvalidTransition, NotFound, PayloadTooLarge, ValidationFailed, WindowClosed
+from .exceptions import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+    WindowClosed,
+)
 from .model import (
     WHOLE_POLICY,
     Clause,
@@ -46,10 +54,20 @@ from .model import (
     PolicyTopic,
     PolicyVersion,
     Reply,
+    SubmissionAttempt,
     Vote,
 )
 from .parsing import detect_language, int_to_chinese_numeral, parse_draft
-from .ratelimit import DEFAULT_HASH_SECRET, check_and_record, prune, subject_hash, submitter_hashes
+from .ratelimit import (
+    DEFAULT_HASH_SECRET,
+    prune,
+    recent_attempts_condition,
+    recent_attempts_params,
+    subject_hash,
+    submitter_hashes,
+    waits_from_attempts,
+)
+from .ratelimit import record as record_attempt
 from .redaction import contains_personal_data, redact_personal_data
 from .sanitize import html_to_text, sanitize_rich_text
 
@@ -828,37 +846,55 @@ def _redacted_name(name: str | None, language: str) -> str | None:
 
 # The comment intake path runs once per citizen submission, so it speaks SQLAlchemy Core with statements built once
 # (each memoises its cache key): rows are append-only and nothing reads them back through the ORM in this transaction.
-_policies, _comments = Policy.__table__, Comment.__table__
-_POLICY_FOR_SUBMISSION = select(
-    _policies.c.id,
-    _policies.c.state,
-    _policies.c.current_version,
-    _policies.c.open_at,
-    _policies.c.close_at,
-    _policies.c.published_at,
-    _policies.c.time_zone,
-    # The duplicate-text check rides along: one round trip instead of two.
-    select(_comments.c.id)
-    .where(_comments.c.policy_id == _policies.c.id, _comments.c.text_hash == bindparam("text_hash"))
-    .limit(1)
-    .scalar_subquery()
-    .label("duplicate_of"),
-).where(_policies.c.id == bindparam("policy_id"))
+_policies, _comments, _attempts = Policy.__table__, Comment.__table__, SubmissionAttempt.__table__
+_POLICY_FOR_SUBMISSION = (
+    select(
+        _policies.c.id,
+        _policies.c.state,
+        _policies.c.current_version,
+        _policies.c.open_at,
+        _policies.c.close_at,
+        _policies.c.published_at,
+        _policies.c.time_zone,
+        # The idempotency, duplicate-text and rate-limit lookups ride along: one round trip instead of four.
+        select(_comments.c.id)
+        .where(_comments.c.policy_id == _policies.c.id, _comments.c.idempotency_key == bindparam("idempotency_key"))
+        .scalar_subquery()
+        .label("first_submission"),
+        select(_comments.c.id)
+        .where(_comments.c.policy_id == _policies.c.id, _comments.c.text_hash == bindparam("text_hash"))
+        .limit(1)
+        .scalar_subquery()
+        .label("duplicate_of"),
+        _attempts.c.subject_hash.label("attempt_subject"),
+        _attempts.c.policy_id.label("attempt_policy_id"),
+        _attempts.c.at.label("attempt_at"),
+    )
+    # one row per recent attempt of the submitter (usually none: then one row with NULL attempt columns)
+    .select_from(_policies.outerjoin(_attempts, recent_attempts_condition(_policies.c.id)))
+    .where(_policies.c.id == bindparam("policy_id"))
+)
 _INSERT_COMMENT = insert(_comments)
 _INSERT_CONTACT = insert(CommentContact.__table__)
 _INSERT_TRANSITION = insert(CommentTransition.__table__)
 
 
-def _policy_for_submission(session: Session, policy_id: int, text_hash: str):
-    """The published policy's window fields and whether its comments already hold this text; NotFound otherwise."""
+def _policy_for_submission(
+    session: Session, policy_id: int, idempotency_key: str | None, text_hash: str, subjects: list[str], now: dt.datetime
+):
+    """The published policy's window fields, the comment already sent with this idempotency key (if any), whether
+    its comments already hold this text, and the submitters' recent attempts; NotFound when there is no such
+    published policy."""
     if not isinstance(policy_id, int) or not (0 < policy_id <= MAX_ID):
         raise NotFound(f"policy {policy_id} not found")
-    policy = session.connection().execute(
-        _POLICY_FOR_SUBMISSION, {"policy_id": policy_id, "text_hash": text_hash}
-    ).first()
-    if policy is None or policy.published_at is None:
+    rows = session.connection().execute(_POLICY_FOR_SUBMISSION, {
+        "policy_id": policy_id, "idempotency_key": idempotency_key or None, "text_hash": text_hash,
+        **recent_attempts_params(subjects, now),
+    }).all()
+    if not rows or rows[0].published_at is None:
         raise NotFound(f"policy {policy_id} not found")
-    return policy
+    attempts = [(row.attempt_subject, row.attempt_policy_id, row.attempt_at) for row in rows if row.attempt_subject]
+    return rows[0], attempts
 
 
 def submit_comment(
@@ -877,11 +913,13 @@ def submit_comment(
     now = clock()
     text = command.text.strip()
     text_hash = _text_hash(text)
+    subjects = list(dict.fromkeys(submitter_hashes(command.voter_token, command.client_ip, hash_secret)))
     with uow:
-        policy = _policy_for_submission(uow.session, command.policy_id, text_hash)
-        first = _existing_submission(uow.session, policy.id, command.idempotency_key)
-        if first is not None:
-            return _receipt(first)
+        policy, attempts = _policy_for_submission(
+            uow.session, command.policy_id, command.idempotency_key, text_hash, subjects, now
+        )
+        if policy.first_submission is not None:
+            return _receipt(uow.session.get(Comment, policy.first_submission))
         window.ensure_accepting(policy.state, policy.open_at, policy.close_at, now, policy.time_zone)
         clause = None
         if command.clause_number is not None:
@@ -894,8 +932,10 @@ def submit_comment(
             ).first()
             if clause is None:
                 raise ValidationFailed({"clause_number": "clause.unknown"})
-        subjects = submitter_hashes(command.voter_token, command.client_ip, hash_secret)
-        check_and_record(uow.session, subjects, policy.id, now)
+        waits = waits_from_attempts(attempts, subjects, policy.id, now)
+        if waits:
+            raise RateLimited(max(waits.values()))
+        record_attempt(uow.session, subjects, policy.id, now)
 
         language = command.language or detect_language(text)
         redacted = redact_personal_data(text, marker_language=language)

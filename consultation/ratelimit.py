@@ -12,7 +12,7 @@ import hmac
 import math
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from .exceptions import RateLimited
@@ -23,6 +23,36 @@ HOURLY_WINDOW = dt.timedelta(hours=1)
 HOURLY_LIMIT = 30
 
 DEFAULT_HASH_SECRET = b"trial-balloon-development-secret"
+
+_attempts = SubmissionAttempt.__table__
+
+
+def recent_attempts_condition(policy_id):
+    """Attempts any limit looks at, given the bind parameters of `recent_attempts_params`: those of the last
+    MIN_INTERVAL on any policy and those of the last hour on `policy_id` (a value or a column to join on).
+
+    Every check of every subject is one statement; the limits themselves keep the rows few, so the waits are
+    worked out in Python by `waits_from_attempts`.
+    """
+    return and_(
+        _attempts.c.subject_hash.in_(bindparam("subjects", expanding=True)),
+        or_(
+            _attempts.c.at > bindparam("interval_start", type_=_attempts.c.at.type),
+            and_(_attempts.c.policy_id == policy_id, _attempts.c.at > bindparam("hour_start", type_=_attempts.c.at.type)),
+        ),
+    )
+
+
+def recent_attempts_params(subjects: list[str], now: dt.datetime) -> dict:
+    return {"subjects": subjects, "interval_start": now - MIN_INTERVAL, "hour_start": now - HOURLY_WINDOW}
+
+
+# Built once: a statement object memoises its cache key, so each call skips building and keying it again.
+_RECENT_ATTEMPTS = select(_attempts.c.subject_hash, _attempts.c.policy_id, _attempts.c.at).where(
+    recent_attempts_condition(bindparam("policy_id"))
+)
+# Append-only rows: a Core insert skips the ORM's identity bookkeeping and fetching back ids nobody reads.
+_RECORD_ATTEMPT = insert(_attempts)
 
 
 def subject_hash(kind: str, value: str, secret: bytes = DEFAULT_HASH_SECRET) -> str:
@@ -43,40 +73,62 @@ def _seconds_until(moment: dt.datetime, now: dt.datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
+def waits_from_attempts(
+    attempts: Iterable[tuple[str, int, dt.datetime]], subjects: Iterable[str], policy_id: int, now: dt.datetime
+) -> dict[str, int]:
+    """Seconds until each subject may submit to `policy_id` again, from its (subject, policy_id, at) attempts as
+    selected by `recent_attempts_condition`; subjects that may submit now are left out."""
+    interval_start, hour_start = now - MIN_INTERVAL, now - HOURLY_WINDOW
+    last: dict[str, dt.datetime] = {}
+    hourly: dict[str, list[dt.datetime]] = {}
+    for subject, attempt_policy, at in attempts:
+        if at > interval_start and (subject not in last or at > last[subject]):
+            last[subject] = at
+        if attempt_policy == policy_id and at > hour_start:
+            hourly.setdefault(subject, []).append(at)
+    waits = {}
+    for subject in dict.fromkeys(subjects):
+        subject_waits = []
+        if subject in last:
+            subject_waits.append(_seconds_until(last[subject] + MIN_INTERVAL, now))
+        times = hourly.get(subject, ())
+        if len(times) >= HOURLY_LIMIT:
+            # The submission that must leave the hour window before another fits is the HOURLY_LIMIT-th newest.
+            blocking = sorted(times, reverse=True)[HOURLY_LIMIT - 1]
+            subject_waits.append(_seconds_until(blocking + HOURLY_WINDOW, now))
+        if subject_waits:
+            waits[subject] = max(subject_waits)
+    return waits
+
+
+def retry_waits(session: Session, subjects: Iterable[str], policy_id: int, now: dt.datetime) -> dict[str, int]:
+    """Seconds until each subject may submit to `policy_id` again; subjects that may submit now are left out."""
+    subjects = list(dict.fromkeys(subjects))
+    if not subjects:
+        return {}
+    params = {**recent_attempts_params(subjects, now), "policy_id": policy_id}
+    return waits_from_attempts(session.connection().execute(_RECENT_ATTEMPTS, params), subjects, policy_id, now)
+
+
 def retry_after(session: Session, subject: str, policy_id: int, now: dt.datetime) -> int | None:
     """Seconds until `subject` may submit to `policy_id` again, or None when it may submit now."""
-    last = session.scalar(
-        select(func.max(SubmissionAttempt.at)).where(
-            SubmissionAttempt.subject_hash == subject, SubmissionAttempt.at > now - MIN_INTERVAL
-        )
-    )
-    waits = []
-    if last is not None:
-        waits.append(_seconds_until(last + MIN_INTERVAL, now))
-    recent = (
-        select(SubmissionAttempt.at)
-        .where(
-            SubmissionAttempt.subject_hash == subject,
-            SubmissionAttempt.policy_id == policy_id,
-            SubmissionAttempt.at > now - HOURLY_WINDOW,
-        )
-        .order_by(SubmissionAttempt.at.desc())
-    )
-    # The submission that must leave the hour window before another fits is the HOURLY_LIMIT-th newest.
-    blocking = session.scalar(recent.offset(HOURLY_LIMIT - 1).limit(1))
-    if blocking is not None:
-        waits.append(_seconds_until(blocking + HOURLY_WINDOW, now))
-    return max(waits) if waits else None
+    return retry_waits(session, [subject], policy_id, now).get(subject)
 
 
 def check_and_record(session: Session, subjects: Iterable[str], policy_id: int, now: dt.datetime) -> None:
     """Raise RateLimited if any subject is over a limit; otherwise record this submission for each of them."""
     subjects = list(dict.fromkeys(subjects))
-    waits = [w for s in subjects if (w := retry_after(session, s, policy_id, now)) is not None]
+    waits = retry_waits(session, subjects, policy_id, now)
     if waits:
-        raise RateLimited(max(waits))
-    for subject in subjects:
-        session.add(SubmissionAttempt(subject_hash=subject, policy_id=policy_id, at=now))
+        raise RateLimited(max(waits.values()))
+    record(session, subjects, policy_id, now)
+
+
+def record(session: Session, subjects: Iterable[str], policy_id: int, now: dt.datetime) -> None:
+    """Count a submission against each subject (after its limits were checked with the same `now`)."""
+    rows = [{"subject_hash": subject, "policy_id": policy_id, "at": now} for subject in dict.fromkeys(subjects)]
+    if rows:
+        session.connection().execute(_RECORD_ATTEMPT, rows)
 
 
 def prune(session: Session, now: dt.datetime) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 import eventlet
@@ -16,6 +17,11 @@ from services.kernel.outbox import SqlUnitOfWork, relay_pending
 
 log = logging.getLogger(__name__)
 
+RELAY_BATCH_SIZE = 200
+# Under load every request worker emits an event; a relay run per worker would spend a query, an update and a commit
+# on one or two rows each time. Runs start at most this often, so each one carries what accumulated meanwhile.
+RELAY_MIN_GAP_S = 0.1
+
 
 def _patch_psycopg_for_eventlet(url: str):
     if url.startswith("postgresql"):
@@ -27,8 +33,9 @@ def _patch_psycopg_for_eventlet(url: str):
 class UnitOfWork(DependencyProvider):
     """Gives each worker a factory of units of work over the service's own database, and relays its outbox.
 
-    The relay runs in a managed thread: it wakes after every worker that emitted events and every
-    OUTBOX_RELAY_INTERVAL seconds, so an event staged while the broker was down is published once it is back.
+    The relay runs in a managed thread: it wakes after every worker that committed events (at most once per
+    RELAY_MIN_GAP_S, so busy periods publish in batches) and every OUTBOX_RELAY_INTERVAL seconds, so an event staged
+    while the broker was down is published once it is back.
     """
 
     def __init__(self, database_key: str, outbox_model: type, event_schemas: Mapping, metadata=None):
@@ -38,6 +45,7 @@ class UnitOfWork(DependencyProvider):
         self.metadata = metadata
         self._wake = None
         self._running = False
+        self._units_by_worker: dict = {}
 
     def setup(self):
         config = self.container.config
@@ -70,13 +78,15 @@ class UnitOfWork(DependencyProvider):
         self.publisher.publish(payload, exchange=self.exchange, routing_key=event_type)
 
     def relay_once(self) -> int:
-        return relay_pending(self.session_factory, self.outbox_model, self._publish)
+        return relay_pending(self.session_factory, self.outbox_model, self._publish, batch_size=RELAY_BATCH_SIZE)
 
     def _relay_forever(self):
         failures = 0
         while self._running:
+            started = time.monotonic()
             try:
-                while self.relay_once():
+                # a short batch means the outbox is drained: no need for another query to learn that
+                while self.relay_once() >= RELAY_BATCH_SIZE:
                     pass
                 failures = 0
             except Exception as exc:  # broker or database down: keep the rows, try again later
@@ -86,13 +96,21 @@ class UnitOfWork(DependencyProvider):
             with eventlet.Timeout(delay, False):
                 self._wake.wait()
             self._wake = Event()
+            if self._running and not failures:
+                eventlet.sleep(max(0.0, started + RELAY_MIN_GAP_S - time.monotonic()))
 
     def worker_teardown(self, worker_ctx):
-        self._signal()
+        units = self._units_by_worker.pop(worker_ctx, ())
+        if any(unit.committed_events for unit in units):
+            self._signal()
 
     def get_dependency(self, worker_ctx):
+        units = self._units_by_worker.setdefault(worker_ctx, [])
+
         def unit_of_work() -> SqlUnitOfWork:
-            return SqlUnitOfWork(self.session_factory, self.outbox_model, self.event_schemas)
+            unit = SqlUnitOfWork(self.session_factory, self.outbox_model, self.event_schemas)
+            units.append(unit)
+            return unit
 
         return unit_of_work
 

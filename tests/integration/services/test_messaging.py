@@ -52,6 +52,11 @@ class Producer:
         return note_id
 
     @rpc
+    def read(self, note_id):
+        with self.uow() as uow:
+            return uow.session.get(Note, note_id) is not None
+
+    @rpc
     def slow(self, seconds):
         eventlet.sleep(seconds)
         return "late"
@@ -146,6 +151,53 @@ def test_outbox_keeps_events_while_the_broker_is_unreachable_and_relays_them_lat
     assert received == []
     provider.publisher.publish = real_publish
     assert wait_until(lambda: [p["note_id"] for p in received] == ["kept"], seconds=40)
+
+
+def relay_runs(container) -> list:
+    """Count the relay's runs of a started producer (its real relay_once still does the work)."""
+    provider = next(ext for ext in container.dependencies if isinstance(ext, UnitOfWork))
+    runs, real_relay_once = [], provider.relay_once
+
+    def counted():
+        runs.append(1)
+        return real_relay_once()
+
+    provider.relay_once = counted
+    return runs
+
+
+def test_only_workers_that_committed_events_wake_the_relay(config, container_factory):
+    quiet = {**config, "OUTBOX_RELAY_INTERVAL": 60}  # no timer-driven runs during the test
+    container_factory(Consumer, quiet).start()
+    producer = container_factory(Producer, quiet)
+    producer.start()
+    runs = relay_runs(producer)
+    eventlet.sleep(0.3)  # the run at start-up is over
+    runs.clear()
+    with ServiceRpcProxy("toy_producer", quiet, timeout=5) as proxy:
+        for _ in range(5):
+            assert proxy.read("nothing") is False
+        eventlet.sleep(0.3)
+        assert runs == []
+        proxy.write("woke")
+    assert wait_until(lambda: [p["note_id"] for p in received] == ["woke"], seconds=5)
+    assert runs
+
+
+def test_a_burst_of_events_is_relayed_in_batches_and_none_is_lost(config, container_factory):
+    quiet = {**config, "OUTBOX_RELAY_INTERVAL": 60}
+    container_factory(Consumer, quiet).start()
+    producer = container_factory(Producer, quiet)
+    producer.start()
+    runs = relay_runs(producer)
+    eventlet.sleep(0.3)
+    runs.clear()
+    ids = [f"burst-{n}" for n in range(40)]
+    with ServiceRpcProxy("toy_producer", quiet, timeout=10) as proxy:
+        replies = [proxy.write.call_async(note_id) for note_id in ids]  # all in flight at once
+        assert [reply.result() for reply in replies] == ids
+    assert wait_until(lambda: sorted(p["note_id"] for p in received) == sorted(ids), seconds=10)
+    assert len(runs) < len(ids)
 
 
 def test_failing_handler_is_retried_with_back_off_until_it_succeeds(config, container_factory):

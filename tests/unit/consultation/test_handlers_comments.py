@@ -6,7 +6,7 @@ from sqlalchemy import select
 from consultation import commands as c
 from consultation import handlers
 from consultation.exceptions import NotFound, PayloadTooLarge, RateLimited, ValidationFailed, WindowClosed
-from consultation.model import Comment, CommentContact
+from consultation.model import Clause, Comment, CommentContact, CommentTransition, SubmissionAttempt
 
 from .factories import OFFICER, approve, make_open_policy, make_policy, new_token, outbox, submit
 
@@ -125,6 +125,38 @@ def test_the_same_text_twice_is_flagged_as_duplicate(uow, clock, policy):
     second = submit(uow, clock, policy["policy_id"], text="坚决反对本条")
     with uow:
         assert uow.session.get(Comment, second["comment_id"]).flags == ["duplicate"]
+
+
+def test_the_same_text_on_another_policy_is_not_a_duplicate(uow, clock, policy):
+    other = make_open_policy(uow, clock)
+    submit(uow, clock, policy["policy_id"], text="坚决反对本条")
+    receipt = submit(uow, clock, other["policy_id"], text="坚决反对本条")
+    with uow:
+        assert uow.session.get(Comment, receipt["comment_id"]).flags == []
+
+
+def test_the_stored_comment_its_first_transition_and_its_event_agree_with_the_receipt(uow, clock, policy):
+    receipt = submit(uow, clock, policy["policy_id"], clause_number=2, stance="oppose", text=" 建议删除本条。 ",
+                     display_name="老王", client_ip="198.51.100.7", channel="widget", site_key="site-1",
+                     source_url="https://news.example/a")
+    with uow:
+        comment = uow.session.get(Comment, receipt["comment_id"])
+        clause = uow.session.get(Clause, comment.clause_id)
+        transitions = uow.session.scalars(select(CommentTransition).where(CommentTransition.comment_id == comment.id))
+        assert [(t.from_state, t.to_state, t.at) for t in transitions] == [(None, "pending", clock())]
+        attempts = uow.session.scalars(select(SubmissionAttempt.subject_hash)).all()
+        assert comment.submitter_hash in attempts and len(attempts) == 2  # the token and the address
+        assert (comment.reference, comment.policy_id, comment.version_number, comment.clause_number,
+                comment.state) == (receipt["reference"], policy["policy_id"], 1, 2, "pending")
+        assert (clause.policy_id, clause.number) == (policy["policy_id"], 2)
+        assert (comment.original_text, comment.public_text, comment.display_name) == ("建议删除本条。",) * 2 + ("老王",)
+        assert (comment.channel, comment.site_key, comment.source_url) == ("widget", "site-1", "https://news.example/a")
+        assert comment.created_at == receipt["created_at"] == clock()
+        assert comment.support_count == 0 and comment.flags == [] and not comment.flagged
+    event = outbox(uow, "comment_submitted")[0]
+    assert {k: event[k] for k in ("comment_id", "reference", "clause_number", "stance", "status", "channel")} == {
+        "comment_id": receipt["comment_id"], "reference": receipt["reference"], "clause_number": 2, "stance": "oppose",
+        "status": "pending", "channel": "widget"}
 
 
 def test_link_spam_is_flagged(uow, clock, policy):

@@ -79,3 +79,24 @@ def test_prune_removes_attempts_older_than_an_hour(uow):
     assert handlers.prune_submission_attempts(uow, NOW + dt.timedelta(hours=1, minutes=1)) == 1
     with uow:
         assert len(uow.session.scalars(select(SubmissionAttempt)).all()) == 1
+
+
+def test_a_comment_on_another_policy_within_three_seconds_is_refused(uow):
+    subjects = ratelimit.submitter_hashes("token-1", None)
+    submit(uow, subjects, 1, NOW)
+    with pytest.raises(RateLimited) as caught:
+        submit(uow, subjects, 2, NOW + seconds(2))
+    assert caught.value.retry_after_s == 1
+
+
+def test_the_longer_of_the_token_and_address_waits_is_the_one_reported(uow):
+    token, address = ratelimit.submitter_hashes("token-1", None), ratelimit.submitter_hashes(None, "203.0.113.9")
+    for n in range(30):
+        submit(uow, token, 1, NOW + seconds(10 * n))  # the token's hourly budget on policy 1 is spent
+    submit(uow, address, 2, NOW + seconds(299))  # the address submitted a second ago, elsewhere
+    with pytest.raises(RateLimited) as caught:
+        submit(uow, token + address, 1, NOW + seconds(300))
+    assert caught.value.retry_after_s == 3600 - 300
+    with pytest.raises(RateLimited) as caught:
+        submit(uow, address, 1, NOW + seconds(300))
+    assert caught.value.retry_after_s == 2

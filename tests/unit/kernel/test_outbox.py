@@ -1,6 +1,6 @@
 """The transactional outbox: events are staged with the change, relayed in order, and never lost."""
 import pytest
-from marshmallow import fields
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -24,6 +24,31 @@ class OutboxMessage(OutboxMixin, Base):
 
 class ThingMade(EventSchema):
     thing_id = fields.String(required=True)
+
+
+class Part(Schema):
+    number = fields.Integer(required=True)
+
+
+class ThingMeasured(EventSchema):
+    thing_id = fields.String(required=True)
+    size = fields.Integer(required=True, validate=validate.Range(min=1))
+    colour = fields.String(allow_none=True, load_default=None)
+    parts = fields.List(fields.Nested(Part), required=True)
+
+
+class ThingsCompared(EventSchema):
+    smaller = fields.Integer(required=True)
+    larger = fields.Integer(required=True)
+
+    @validates_schema
+    def in_order(self, data, **kwargs):
+        if data["smaller"] > data["larger"]:
+            raise ValidationError("smaller is larger", "smaller")
+
+
+SCHEMAS = {"thing_made": ThingMade(), "thing_measured": ThingMeasured(), "things_compared": ThingsCompared()}
+MEASURED = {"thing_id": "a", "size": 3, "colour": None, "parts": [{"number": 1}]}
 
 
 @pytest.fixture
@@ -93,3 +118,41 @@ def test_events_of_one_transaction_are_relayed_in_the_order_they_were_emitted(fa
     seen = []
     relay_pending(factory, OutboxMessage, lambda name, body: seen.append(body["thing_id"]))
     assert "".join(seen) == "zyxwvutsrq"
+
+
+@pytest.mark.parametrize("broken", [
+    {"thing_id": None},  # required and not nullable
+    {"size": "three"},  # not an integer
+    {"size": 0},  # fails the field's validator
+    {"parts": [{"number": "x"}]},  # a nested payload that breaks its own schema
+    {"parts": None},
+])
+def test_payload_with_a_wrong_type_value_or_nested_part_is_refused(factory, broken):
+    with SqlUnitOfWork(factory, OutboxMessage, SCHEMAS) as uow:
+        uow.emit("thing_measured", MEASURED)  # the valid payload passes
+        with pytest.raises(ValueError):  # dump() itself refuses some, the schema check the rest
+            uow.emit("thing_measured", {**MEASURED, **broken})
+
+
+def test_payload_missing_a_required_field_is_refused(factory):
+    with SqlUnitOfWork(factory, OutboxMessage, SCHEMAS) as uow:
+        with pytest.raises(ValueError, match="size"):
+            uow.emit("thing_measured", {k: v for k, v in MEASURED.items() if k != "size"})
+
+
+def test_schema_level_validation_of_an_event_still_applies(factory):
+    with SqlUnitOfWork(factory, OutboxMessage, SCHEMAS) as uow:
+        uow.emit("things_compared", {"smaller": 1, "larger": 2})
+        with pytest.raises(ValueError, match="smaller is larger"):
+            uow.emit("things_compared", {"smaller": 3, "larger": 2})
+
+
+def test_events_staged_before_a_rollback_are_not_written_by_a_later_commit(factory):
+    with SqlUnitOfWork(factory, OutboxMessage, SCHEMAS) as uow:
+        uow.emit("thing_made", {"thing_id": "dropped"})
+        uow.rollback()
+        uow.emit("thing_made", {"thing_id": "kept"})
+        uow.commit()
+    seen = []
+    relay_pending(factory, OutboxMessage, lambda name, body: seen.append(body["thing_id"]))
+    assert seen == ["kept"]
