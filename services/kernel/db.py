@@ -1,8 +1,11 @@
 """Database plumbing shared by every service's own database."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import pathlib
+import threading
+import weakref
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -63,6 +66,25 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
+
+
+_SQLITE_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def transaction_lock(engine: Engine):
+    """A per-process lock that units of work hold on SQLite (nothing elsewhere).
+
+    SQLite has one writer; a second writer waits in SQLite's busy handler, which sleeps inside C. Under eventlet that
+    sleep blocks every green thread, including the one that holds the lock, so concurrent writers stall for the whole
+    busy timeout. Waiting on this lock instead is cooperative (eventlet greens it) and costs nothing more, since
+    SQLite serialises writers anyway. PostgreSQL needs no such lock.
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    lock = _SQLITE_LOCKS.get(engine)
+    if lock is None:
+        lock = _SQLITE_LOCKS.setdefault(engine, threading.RLock())
+    return lock
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -18,7 +18,7 @@ from marshmallow.utils import missing
 from sqlalchemy import Index, Integer, String, Text, insert, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
-from .db import UtcDateTime, utcnow
+from .db import UtcDateTime, transaction_lock, utcnow
 from .events import EventSchema
 
 
@@ -89,6 +89,8 @@ class SqlUnitOfWork:
         self.committed_events: list[tuple[str, dict]] = []
 
     def __enter__(self):
+        self._lock = transaction_lock(self._session_factory.kw["bind"])
+        self._lock.__enter__()
         self.session = self._session_factory()
         self.committed_events = []
         self._staged_rows = []
@@ -101,6 +103,7 @@ class SqlUnitOfWork:
         finally:
             self.session.close()
             self.session = None
+            self._lock.__exit__(None, None, None)
 
     def emit(self, event_type: str, payload: Mapping[str, Any]) -> dict:
         """Validate `payload` against the event's schema and stage it in the outbox of this transaction.
@@ -164,8 +167,9 @@ def relay_pending(
                 published.append(seq)
         finally:
             if published:
-                session.execute(
-                    update(outbox_model).where(outbox_model.seq.in_(published)).values(sent_at=utcnow())
-                )
-                session.commit()
+                with transaction_lock(session.get_bind()):
+                    session.execute(
+                        update(outbox_model).where(outbox_model.seq.in_(published)).values(sent_at=utcnow())
+                    )
+                    session.commit()
     return len(published)
