@@ -243,34 +243,10 @@ class ThrowAwayPostgres:
 
 
 def environment(vhost: str, var: pathlib.Path, consultation_url: str, port: int) -> dict:
-    return {
-        "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "CONSULTATION_DATABASE_URL": consultation_url,
-        "NEWSFEED_DATABASE_URL": f"sqlite:///{var / 'newsfeed.sqlite3'}",
-        "SEARCH_DATABASE_URL": f"sqlite:///{var / 'search.sqlite3'}",
-        "SEARCH_EMBEDDED_PATH": str(var / "search-index.sqlite3"),
-        "SEARCH_BACKEND": "embedded",
-        "SECRET_KEY": uuid.uuid4().hex,
-        "LOG_LEVEL": "WARNING",
-    }
+    from services.runner import isolated_env
 
-
-def migrate(env: dict) -> None:
-    from services.config import load_config
-    from services.migrations import upgrade_all
-
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        upgrade_all(load_config()["DATABASES"])
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return isolated_env(var, port, f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+                        CONSULTATION_DATABASE_URL=consultation_url, LOG_LEVEL="WARNING")
 
 
 def start_bare_services(env: dict, port: int, log_dir: pathlib.Path) -> list[subprocess.Popen]:
@@ -382,6 +358,8 @@ def run_on(database: str, consultation_url: str, args, second_octet: int) -> dic
     gateway_port, bare_port = free_port(), free_port()
     env = environment(vhost, var, consultation_url, gateway_port)
     base_url = f"http://127.0.0.1:{gateway_port}"
+    from services.runner import migrate
+
     migrate(env)
     stack = Stack(env=env, config_path=DEFAULT_CONFIG_PATH, log_dir=var / "log", cwd=REPO)
     bare = []

@@ -188,10 +188,9 @@ def summarise(name: str, latencies, statuses, seconds) -> dict:
 def start_everything(workdir: Path):
     import requests
 
-    from services.config import DEFAULT_CONFIG_PATH, load_config
+    from services.config import DEFAULT_CONFIG_PATH
     from services.machine import ensure_rabbitmq_management, ensure_rabbitmq_running
-    from services.migrations import upgrade_all
-    from services.runner import Stack
+    from services.runner import Stack, isolated_env, migrate
 
     ensure_rabbitmq_running()
     ensure_rabbitmq_management()
@@ -200,26 +199,8 @@ def start_everything(workdir: Path):
     requests.put(f"{RABBIT_API}/api/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"},
                  auth=RABBIT_AUTH, timeout=10).raise_for_status()
     port, bare_port = free_port(), free_port()
-    env = {
-        "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "CONSULTATION_DATABASE_URL": f"sqlite:///{workdir / 'consultation.sqlite3'}",
-        "NEWSFEED_DATABASE_URL": f"sqlite:///{workdir / 'newsfeed.sqlite3'}",
-        "SEARCH_DATABASE_URL": f"sqlite:///{workdir / 'search.sqlite3'}",
-        "SEARCH_EMBEDDED_PATH": str(workdir / "search-index.sqlite3"),
-        "SEARCH_BACKEND": "embedded",
-        "SECRET_KEY": uuid.uuid4().hex,
-        "LOG_LEVEL": "WARNING",
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    upgrade_all(load_config()["DATABASES"])
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    env = isolated_env(workdir, port, f"amqp://guest:guest@127.0.0.1:5672/{vhost}", LOG_LEVEL="WARNING")
+    migrate(env)
     stack = Stack(env=env, config_path=DEFAULT_CONFIG_PATH, log_dir=workdir / "log", cwd=str(REPO))
     stack.start()
     bare_env = {**os.environ, **env, "GATEWAY_ADDRESS": f"127.0.0.1:{bare_port}"}

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import requests
 
@@ -16,6 +17,40 @@ SERVICES = {
     "search": "services.search_service:SearchService",
     "gateway": "services.gateway.service:GatewayService",
 }
+
+
+def isolated_env(var_dir: pathlib.Path, port: int, amqp_uri: str, **overrides: str) -> dict:
+    """Variables for a stack of its own (tests, benchmarks): its own SQLite files, gateway port and broker vhost."""
+    var_dir = pathlib.Path(var_dir)
+    return {
+        "AMQP_URI": amqp_uri,
+        "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "CONSULTATION_DATABASE_URL": f"sqlite:///{var_dir / 'consultation.sqlite3'}",
+        "NEWSFEED_DATABASE_URL": f"sqlite:///{var_dir / 'newsfeed.sqlite3'}",
+        "SEARCH_DATABASE_URL": f"sqlite:///{var_dir / 'search.sqlite3'}",
+        "SEARCH_EMBEDDED_PATH": str(var_dir / "search-index.sqlite3"),
+        "SEARCH_BACKEND": "embedded",
+        "SECRET_KEY": uuid.uuid4().hex,
+        **overrides,
+    }
+
+
+def migrate(env: dict) -> None:
+    """Migrate the databases that `env` configures (its variables override the process environment meanwhile)."""
+    from services.config import load_config
+    from services.migrations import upgrade_all
+
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        upgrade_all(load_config()["DATABASES"])
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class Stack:

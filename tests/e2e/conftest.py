@@ -10,8 +10,7 @@ import requests
 
 from services.config import DEFAULT_CONFIG_PATH
 from services.machine import ensure_rabbitmq_management, ensure_rabbitmq_running
-from services.migrations import upgrade_all
-from services.runner import Stack
+from services.runner import Stack, isolated_env, migrate
 
 RABBIT_API = os.environ.get("RABBIT_API_URI", "http://127.0.0.1:15672")
 RABBIT_AUTH = ("guest", "guest")
@@ -50,38 +49,15 @@ def vhost():
 def stack_env(vhost, tmp_path_factory):
     var = tmp_path_factory.mktemp("var")
     port = free_port()
-    env = {
-        "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "CONSULTATION_DATABASE_URL": f"sqlite:///{var / 'consultation.sqlite3'}",
-        "NEWSFEED_DATABASE_URL": f"sqlite:///{var / 'newsfeed.sqlite3'}",
-        "SEARCH_DATABASE_URL": f"sqlite:///{var / 'search.sqlite3'}",
-        "SEARCH_EMBEDDED_PATH": str(var / "search-index.sqlite3"),
-        "SEARCH_BACKEND": "embedded",
-        "OUTBOX_RELAY_INTERVAL": "0.3",
-        "EVENT_RETRY_DELAYS": "[0.5, 1, 2]",
-        "SECRET_KEY": uuid.uuid4().hex,
-        "LOG_LEVEL": "INFO",
-    }
+    env = isolated_env(var, port, f"amqp://guest:guest@127.0.0.1:5672/{vhost}", OUTBOX_RELAY_INTERVAL="0.3",
+                       EVENT_RETRY_DELAYS="[0.5, 1, 2]", LOG_LEVEL="INFO")
     return {"env": env, "var": var, "base_url": f"http://127.0.0.1:{port}"}
 
 
 @pytest.fixture(scope="session")
 def stack(stack_env):
     env = stack_env["env"]
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # migrations read the same URLs the services will
-    try:
-        from services.config import load_config
-
-        upgrade_all(load_config()["DATABASES"])
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    migrate(env)
     running = Stack(env=env, config_path=DEFAULT_CONFIG_PATH, log_dir=stack_env["var"] / "log")
     running.base_url = stack_env["base_url"]
     running.start()
