@@ -120,15 +120,16 @@ def run(demo, port):
 
 
 def _stop_on_signals():
-    """SIGTERM/SIGHUP (a closed terminal, `kill`, a supervisor) stop the children as Ctrl-C does; the services run in
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal, `kill`, a supervisor) stop the children; the services run in
     their own sessions, so nothing else would stop them."""
     import signal
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGHUP, interrupt)
+    # SIGINT too: a process started in the background by a non-interactive shell inherits it as ignored
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
 
 
 def _print_urls(base_url, demo):
