@@ -380,6 +380,15 @@ def _announce_policy(uow, policy: Policy, now: dt.datetime) -> None:
         uow.emit(ev.POLICY_UPDATED, _policy_event_payload(uow.session, policy))
 
 
+def _commit_staff_change(uow, policy: Policy, actor: Actor, action: str, now: dt.datetime, *,
+                         detail: dict[str, Any] | None = None, version: int | None = None) -> dict:
+    """Audit a staff change to a policy, commit it with its events, and answer with the staff view of the policy."""
+    record_audit(uow.session, actor, action, "policy", policy.id, now, detail)
+    result = _policy_detail(uow.session, policy, version or policy.current_version, now, staff=True)
+    uow.commit()
+    return result
+
+
 def _set_topics(session: Session, policy: Policy, topics: Sequence[str]) -> None:
     cleaned = list(dict.fromkeys(t.strip() for t in topics if t and t.strip()))
     policy.topics = cleaned
@@ -444,10 +453,7 @@ def create_policy(uow, command: c.CreatePolicy, *, actor: Actor, clock: Clock = 
         uow.session.flush()
         _set_topics(uow.session, policy, command.topics)
         _add_version(uow.session, policy, 1, body, actor, now, "")
-        record_audit(uow.session, actor, "policy.create", "policy", policy.id, now)
-        result = _policy_detail(uow.session, policy, policy.current_version, now, staff=True)
-        uow.commit()
-        return result
+        return _commit_staff_change(uow, policy, actor, "policy.create", now)
 
 
 def update_policy_details(uow, command: c.UpdatePolicyDetails, *, actor: Actor, clock: Clock = utcnow) -> dict:
@@ -476,10 +482,7 @@ def update_policy_details(uow, command: c.UpdatePolicyDetails, *, actor: Actor, 
         if policy.published_at is not None and changed:
             uow.session.flush()
             uow.emit(ev.POLICY_UPDATED, _policy_event_payload(uow.session, policy))
-        record_audit(uow.session, actor, "policy.update", "policy", policy.id, now, {"changed": changed})
-        result = _policy_detail(uow.session, policy, policy.current_version, now, staff=True)
-        uow.commit()
-        return result
+        return _commit_staff_change(uow, policy, actor, "policy.update", now, detail={"changed": changed})
 
 
 def revise_draft(uow, command: c.ReviseDraft, *, actor: Actor, clock: Clock = utcnow) -> dict:
@@ -498,10 +501,8 @@ def revise_draft(uow, command: c.ReviseDraft, *, actor: Actor, clock: Clock = ut
         if policy.published_at is not None:
             uow.session.flush()
             uow.emit(ev.POLICY_UPDATED, _policy_event_payload(uow.session, policy))
-        record_audit(uow.session, actor, "policy.revise", "policy", policy.id, now, {"version": number})
-        result = _policy_detail(uow.session, policy, number, now, staff=True)
-        uow.commit()
-        return result
+        return _commit_staff_change(uow, policy, actor, "policy.revise", now, detail={"version": number},
+                                    version=number)
 
 
 def _apply_due(uow, policy: Policy, now: dt.datetime) -> list[str]:
@@ -538,11 +539,8 @@ def schedule_policy(uow, command: c.SchedulePolicy, *, actor: Actor, clock: Cloc
         policy.updated_at = now
         _announce_policy(uow, policy, now)
         _apply_due(uow, policy, now)
-        record_audit(uow.session, actor, "policy.schedule", "policy", policy.id, now,
-                     {"open_at": command.open_at.isoformat(), "close_at": command.close_at.isoformat()})
-        result = _policy_detail(uow.session, policy, policy.current_version, now, staff=True)
-        uow.commit()
-        return result
+        window_times = {"open_at": command.open_at.isoformat(), "close_at": command.close_at.isoformat()}
+        return _commit_staff_change(uow, policy, actor, "policy.schedule", now, detail=window_times)
 
 
 def open_consultation(uow, command: c.OpenConsultation, *, actor: Actor, clock: Clock = utcnow) -> dict:
@@ -560,10 +558,7 @@ def open_consultation(uow, command: c.OpenConsultation, *, actor: Actor, clock: 
         policy.updated_at = now
         _announce_policy(uow, policy, now)
         uow.emit(ev.CONSULTATION_OPENED, _window_event_payload(policy))
-        record_audit(uow.session, actor, "policy.open", "policy", policy.id, now)
-        result = _policy_detail(uow.session, policy, policy.current_version, now, staff=True)
-        uow.commit()
-        return result
+        return _commit_staff_change(uow, policy, actor, "policy.open", now)
 
 
 def close_consultation(uow, command: c.CloseConsultation, *, actor: Actor, clock: Clock = utcnow) -> dict:
@@ -578,10 +573,7 @@ def close_consultation(uow, command: c.CloseConsultation, *, actor: Actor, clock
         policy.updated_at = now
         uow.session.flush()
         uow.emit(ev.CONSULTATION_CLOSED, _window_event_payload(policy))
-        record_audit(uow.session, actor, "policy.close", "policy", policy.id, now)
-        result = _policy_detail(uow.session, policy, policy.current_version, now, staff=True)
-        uow.commit()
-        return result
+        return _commit_staff_change(uow, policy, actor, "policy.close", now)
 
 
 def withdraw_policy(uow, command: c.WithdrawPolicy, *, actor: Actor, clock: Clock = utcnow) -> dict:
@@ -595,11 +587,8 @@ def withdraw_policy(uow, command: c.WithdrawPolicy, *, actor: Actor, clock: Cloc
         if policy.published_at is not None:
             uow.session.flush()
             uow.emit(ev.POLICY_UPDATED, _policy_event_payload(uow.session, policy))
-        record_audit(uow.session, actor, "policy.withdraw", "policy", policy.id, now,
-                     {"reason": (command.reason or "")[:500]})
-        result = _policy_detail(uow.session, policy, policy.current_version, now, staff=True)
-        uow.commit()
-        return result
+        return _commit_staff_change(uow, policy, actor, "policy.withdraw", now,
+                                    detail={"reason": (command.reason or "")[:500]})
 
 
 def advance_due(uow, now: dt.datetime | None = None) -> list[dict]:
