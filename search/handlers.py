@@ -5,24 +5,20 @@ documents are no-ops, and a repeated links_suggested is merged by the consultati
 """
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from search import indexing
 from search.backends.base import SearchBackend
 from search.events import LINKS_SUGGESTED
-from search.linking import InterestProfile, LinkSuggestion, ProfileIndex, build_profile, rank_articles_for_policy
-from search.queries import InvalidSearchQuery, parse_search_params
-from search.state import PolicyProfileRecord
+from search.linking import InterestProfile, LinkSuggestion, analyse_article, build_profile
+from search.matching import ProfileMatcher
+from search.queries import parse_search_params
+from search.state import PolicyProfileRecord, next_profile_revision
 
-_TAG = re.compile(r"<[^>]+>")
-CANDIDATE_ARTICLES = 100
-PROFILE_QUERY_TERMS = 6
+ARTICLE_LINKS = 5  # policies suggested for one new article
+COVERAGE_LINKS = 20  # articles suggested for one new policy
 
 
 @dataclass
@@ -30,9 +26,33 @@ class SearchContext:
     """What the handlers work with; the service builds one per worker from its dependencies."""
 
     backend: SearchBackend
-    profiles: ProfileIndex
+    profiles: ProfileMatcher
     unit_of_work: Callable  # () -> SqlUnitOfWork over the search service's own database
     link_threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class _ProfileChange:
+    """A committed profile change, for the matcher: ``profile`` None when the policy no longer takes links."""
+
+    policy_id: str
+    revision: int
+    profile: InterestProfile | None
+
+
+def _change_of(record: PolicyProfileRecord) -> _ProfileChange:
+    interest = (record.profile or {}).get("interest") if record.is_open else None
+    return _ProfileChange(
+        str(record.policy_id), int(record.revision or 0), InterestProfile.from_dict(interest) if interest else None
+    )
+
+
+def _apply(ctx: SearchContext, change: _ProfileChange) -> None:
+    """After the commit: a matcher failure then fails the event, which is redelivered and applies it again."""
+    if change.profile is not None:
+        ctx.profiles.add(change.profile, change.revision)
+    else:
+        ctx.profiles.remove(change.policy_id, change.revision)
 
 
 def search(ctx: SearchContext, params: Mapping[str, Any]) -> dict:
@@ -61,10 +81,10 @@ def index_policy(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
         record = _store_profile(ctx, uow, payload, record)
         suggestions = []
         if record.is_open:
-            profile = InterestProfile.from_dict(record.profile["interest"])
-            suggestions = _existing_coverage(ctx, profile)
+            suggestions = _existing_coverage(ctx, InterestProfile.from_dict(record.profile["interest"]))
             _emit_links(uow, suggestions, payload["policy_id"])
-        uow.commit()
+        change = _commit_profile(uow, record)
+    _apply(ctx, change)
     return suggestions
 
 
@@ -76,11 +96,13 @@ def update_window_state(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
             return  # the policy event has not arrived yet; it carries the state itself
         last = dict(record.profile["payload"])
         if indexing.event_version(last) >= indexing.event_version(payload):
-            return
-        last.update(state=payload["state"], occurred_at=payload["occurred_at"])
-        ctx.backend.upsert(indexing.policy_documents(last))
-        _store_profile(ctx, uow, last, record)
-        uow.commit()
+            # Already stored; a redelivery after a matcher failure must still reach the matcher.
+            change = _change_of(record)
+        else:
+            last.update(state=payload["state"], occurred_at=payload["occurred_at"])
+            ctx.backend.upsert(indexing.policy_documents(last))
+            change = _commit_profile(uow, _store_profile(ctx, uow, last, record))
+    _apply(ctx, change)
 
 
 def index_comment(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
@@ -114,7 +136,11 @@ def index_explanation(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
 def index_article(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
     """article_ingested / article_updated: index it and match it against every open policy's profile at once."""
     ctx.backend.upsert([indexing.article_document(payload)])
-    matches = ctx.profiles.match(payload["title"], payload.get("text") or payload.get("summary") or "", top_k=5)
+    ctx.profiles.sync(ctx.unit_of_work)
+    analysed = analyse_article(
+        payload["title"], payload.get("text") or payload.get("summary") or "", article_id=str(payload["id"])
+    )
+    matches = ctx.profiles.match(analysed, top_k=ARTICLE_LINKS)
     if not matches:
         return []
     article = {
@@ -132,13 +158,8 @@ def index_article(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
 
 
 def load_open_profiles(ctx: SearchContext) -> int:
-    """Fill the in-memory profile index from the database (at service start)."""
-    with ctx.unit_of_work() as uow:
-        records = uow.session.scalars(select(PolicyProfileRecord).where(PolicyProfileRecord.is_open.is_(True))).all()
-        for record in records:
-            if record.profile:
-                ctx.profiles.add(InterestProfile.from_dict(record.profile["interest"]))
-    return len(ctx.profiles)
+    """Rebuild the matcher from the database's open profiles; returns how many there are."""
+    return ctx.profiles.reload(ctx.unit_of_work)
 
 
 def get_profile(ctx: SearchContext, policy_id: int) -> dict | None:
@@ -155,9 +176,10 @@ def set_profile_terms(ctx: SearchContext, policy_id: int, keywords: Iterable[str
             return None
         record.keywords = sorted({k.strip() for k in keywords if k and k.strip()})
         record.synonyms = {str(k).strip(): sorted({v.strip() for v in vs if v.strip()}) for k, vs in synonyms.items()}
-        _store_profile(ctx, uow, record.profile["payload"], record)
-        uow.commit()
-        return _profile_view(record)
+        change = _commit_profile(uow, _store_profile(ctx, uow, record.profile["payload"], record))
+        view = _profile_view(record)
+    _apply(ctx, change)
+    return view
 
 
 def _store_profile(ctx, uow, payload, record):
@@ -176,11 +198,15 @@ def _store_profile(ctx, uow, payload, record):
     record.clauses = [{"number": c["number"], "label": c["label"]} for c in clauses]
     record.is_open = payload["state"] in indexing.PROFILE_STATES
     record.profile = {"payload": _jsonable(payload), "interest": profile.to_dict()}
-    if record.is_open:
-        ctx.profiles.add(profile)
-    else:
-        ctx.profiles.remove(str(payload["policy_id"]))
     return record
+
+
+def _commit_profile(uow, record: PolicyProfileRecord) -> _ProfileChange:
+    """Commit a profile change under the next profile revision, which tells every process it happened. Taken last:
+    on PostgreSQL the revision row stays locked until the commit, which orders profile changes."""
+    record.revision = next_profile_revision(uow.session)
+    uow.commit()
+    return _change_of(record)
 
 
 def _profile_view(record: PolicyProfileRecord) -> dict:
@@ -195,31 +221,14 @@ def _profile_view(record: PolicyProfileRecord) -> dict:
 
 
 def _existing_coverage(ctx: SearchContext, profile: InterestProfile) -> list[dict]:
-    """More-like-this on the embedded path: fetch candidates by the profile's top terms, then score them."""
-    top_terms = sorted(profile.terms.items(), key=lambda item: -item[1])[:PROFILE_QUERY_TERMS]
-    candidates, by_id = [], {}
-    for term, _weight in top_terms:
-        try:
-            query = parse_search_params({"q": term, "doc_type": "article", "per_page": str(CANDIDATE_ARTICLES)})
-        except InvalidSearchQuery:  # a profile term the query parser refuses must not stop indexing
-            continue
-        for hit in ctx.backend.search(query).hits:
-            article_id = hit.doc_id.split(":", 1)[1]
-            if article_id in by_id:
-                continue
-            snippets = " ".join(" ".join(parts) for parts in hit.highlights.values())
-            by_id[article_id] = hit
-            candidates.append((article_id, hit.title, html.unescape(_TAG.sub("", snippets))))
-    ranked = rank_articles_for_policy(profile, candidates, top_k=20, min_score=profile.threshold)
-    suggestions = []
-    for match in ranked:
-        hit = by_id[match.article_id]
-        suggestions.append(_with_article(match, {
-            "article_id": match.article_id, "article_title": hit.title, "article_url": hit.url,
-            "article_outlet": hit.source.get("outlet"),
-            "article_published_at": _optional_time(hit.source.get("published_at")),
-        }))
-    return suggestions
+    """Coverage indexed before the policy was published (more-like-this style), as link suggestions."""
+    return [
+        _with_article(match.suggestion, {
+            "article_id": match.suggestion.article_id, "article_title": match.title, "article_url": match.url,
+            "article_outlet": match.outlet, "article_published_at": _optional_time(match.published_at),
+        })
+        for match in ctx.profiles.existing_coverage(profile, top_k=COVERAGE_LINKS)
+    ]
 
 
 def _with_article(match: LinkSuggestion, article: Mapping[str, Any]) -> dict:

@@ -751,21 +751,31 @@ class ProfileIndex:
 
 # --- Elasticsearch request bodies --------------------------------------------------------------------------------------
 #
-# Articles are sent to Elasticsearch pre-segmented by search.analysis (whitespace analyzer), so the terms a stored
-# profile query looks for are exactly the ones this module would match: no dependence on which Chinese analysis
-# plugin the cluster has.
+# The percolator only selects candidate profiles and more-like-this only selects candidate articles: every candidate is
+# re-scored with ``score_article`` on the stored profile, so scores, thresholds, clauses and matched terms are the same
+# on both backends. Articles are percolated pre-segmented by search.analysis (whitespace analyzer), so the terms a
+# stored profile query looks for are exactly the ones this module would match, whatever Chinese analysis plugin the
+# cluster has.
 
 PERCOLATOR_QUERY_FIELD = "query"
+PERCOLATOR_PROFILE_FIELD = "profile"
 ARTICLE_TITLE_FIELD = "title_terms"
 ARTICLE_BODY_FIELD = "body_terms"
 ARTICLE_TEXT_FIELD = "text"
+# Analysed text fields of article documents in the content index (search.documents' envelope).
+ARTICLE_INDEX_FIELDS = ("title", "body")
+ARTICLE_INDEX_SOURCE = ["doc_id", "title", "body", "url", "outlet", "published_at"]
+MLT_MAX_QUERY_TERMS = 300  # above any profile's term count, also once the cluster's analyzer has split the terms
 
 
-def percolator_index_mapping() -> dict[str, Any]:
-    """Body for creating the percolator index that stores one query per open profile."""
+def percolator_index_mapping(number_of_replicas: int | None = None) -> dict[str, Any]:
+    """Body for creating the percolator index that stores one query per open profile, with the profile itself."""
     segmented = {"type": "text", "analyzer": "whitespace", "similarity": "BM25"}
+    settings: dict[str, Any] = {"number_of_shards": 1}
+    if number_of_replicas is not None:
+        settings["number_of_replicas"] = number_of_replicas
     return {
-        "settings": {"index": {"number_of_shards": 1}},
+        "settings": {"index": settings},
         "mappings": {
             "dynamic": "strict",
             "properties": {
@@ -773,6 +783,8 @@ def percolator_index_mapping() -> dict[str, Any]:
                 "policy_id": {"type": "keyword"},
                 "version": {"type": "integer"},
                 "threshold": {"type": "float"},
+                # Kept in _source for re-scoring, never parsed: its keys are arbitrary terms.
+                PERCOLATOR_PROFILE_FIELD: {"type": "object", "enabled": False},
                 # Fields of the percolated article document; the stored queries refer to them.
                 ARTICLE_TITLE_FIELD: segmented,
                 ARTICLE_BODY_FIELD: segmented,
@@ -788,10 +800,20 @@ def _segmented(text: str) -> str:
 
 def _profile_clauses(profile: InterestProfile) -> list[dict[str, Any]]:
     should: list[dict[str, Any]] = []
-    for term, weight in sorted(profile.terms.items(), key=lambda item: (-item[1], item[0])):
-        should.append({"term": {ARTICLE_BODY_FIELD: {"value": term, "boost": round(weight, 4)}}})
-        should.append({"term": {ARTICLE_TITLE_FIELD: {"value": term, "boost": round(weight * ARTICLE_TITLE_BOOST, 4)}}})
+
+    def term(value: str, weight: float) -> None:
+        should.append({"term": {ARTICLE_BODY_FIELD: {"value": value, "boost": round(weight, 4)}}})
+        should.append({"term": {ARTICLE_TITLE_FIELD: {"value": value, "boost": round(weight * ARTICLE_TITLE_BOOST, 4)}}})
+
+    for value, weight in sorted(profile.terms.items(), key=lambda item: (-item[1], item[0])):
+        term(value, weight)
+    keys: dict[str, float] = {}
     for phrase, weight in sorted(profile.phrases.items(), key=lambda item: (-item[1], item[0])):
+        # The phrase's key token selects the profile as ProfileIndex does (the phrase itself may be cut differently
+        # in context); match_phrase adds its weight to the ranking of candidates.
+        key = _phrase_key(phrase)
+        if key and key not in profile.terms:
+            keys[key] = max(keys.get(key, 0.0), weight)
         segmented = _segmented(phrase)
         if segmented:
             should.append({"match_phrase": {ARTICLE_BODY_FIELD: {"query": segmented, "boost": round(weight, 4)}}})
@@ -802,6 +824,8 @@ def _profile_clauses(profile: InterestProfile) -> list[dict[str, Any]]:
                     }
                 }
             )
+    for key, weight in keys.items():
+        term(key, weight)
     return should
 
 
@@ -811,17 +835,19 @@ def profile_to_percolator_document(profile: InterestProfile) -> dict[str, Any]:
         "policy_id": profile.policy_id,
         "version": profile.version,
         "threshold": profile.threshold,
+        PERCOLATOR_PROFILE_FIELD: profile.to_dict(),
         PERCOLATOR_QUERY_FIELD: {"bool": {"should": _profile_clauses(profile), "minimum_should_match": 1}},
     }
 
 
 def percolate_query(article_title: str, article_text: str, size: int = 10) -> dict[str, Any]:
-    """Search body finding the stored profiles that match one article (compare scores to each hit's threshold)."""
+    """Search body finding the stored profiles that share anything with one article: the ``size`` best by the
+    percolator's score are the candidates, each returned with its profile for re-scoring."""
     if size < 1:
         raise LinkingError({"size": "must be at least 1"})
     return {
         "size": size,
-        "_source": ["policy_id", "version", "threshold"],
+        "_source": ["policy_id", "version", PERCOLATOR_PROFILE_FIELD],
         "query": {
             "percolate": {
                 "field": PERCOLATOR_QUERY_FIELD,
@@ -831,33 +857,44 @@ def percolate_query(article_title: str, article_text: str, size: int = 10) -> di
                 },
             }
         },
-        # Highlighting the percolated document shows which terms made each stored query match.
-        "highlight": {"fields": {ARTICLE_TITLE_FIELD: {}, ARTICLE_BODY_FIELD: {}}},
     }
 
 
 def more_like_this_query(profile: InterestProfile, size: int = 20) -> dict[str, Any]:
-    """Search body over the article index for existing coverage of a policy (articles carry the same two fields)."""
+    """Search body over the content index for candidate coverage of a policy: articles like the profile's terms, or
+    naming one of its phrases. Each hit carries its title and body for re-scoring."""
     if size < 1:
         raise LinkingError({"size": "must be at least 1"})
     ranked_terms = [term for term, _ in sorted(profile.terms.items(), key=lambda item: (-item[1], item[0]))]
-    should: list[dict[str, Any]] = [
-        {
-            "more_like_this": {
-                "fields": [ARTICLE_TITLE_FIELD, ARTICLE_BODY_FIELD],
-                "like": " ".join(ranked_terms),
-                # The like-text is already a list of chosen terms: keep every one of them, once is enough.
-                "min_term_freq": 1,
-                "min_doc_freq": 1,
-                "max_query_terms": len(ranked_terms) or 1,
-                "minimum_should_match": "10%",
-                "boost_terms": 1.0,
-                "include": False,
+    should: list[dict[str, Any]] = []
+    if ranked_terms:
+        should.append(
+            {
+                "more_like_this": {
+                    "fields": list(ARTICLE_INDEX_FIELDS),
+                    # The fields' own analyzer cuts the like-text, as it cut the articles.
+                    "like": " ".join(ranked_terms),
+                    # The like-text is already a list of chosen terms: keep every one of them, once is enough.
+                    "min_term_freq": 1,
+                    "min_doc_freq": 1,
+                    "max_query_terms": MLT_MAX_QUERY_TERMS,
+                    # Candidates only: one shared term is enough, the best `size` by score are re-scored.
+                    "minimum_should_match": 1,
+                    "boost_terms": 1.0,
+                }
             }
-        }
-    ]
+        )
     for phrase, weight in sorted(profile.phrases.items(), key=lambda item: (-item[1], item[0])):
-        segmented = _segmented(phrase)
-        if segmented:
-            should.append({"match_phrase": {ARTICLE_BODY_FIELD: {"query": segmented, "boost": round(weight, 4)}}})
-    return {"size": size, "query": {"bool": {"should": should, "minimum_should_match": 1}}}
+        for name in ARTICLE_INDEX_FIELDS:
+            should.append({"match_phrase": {name: {"query": phrase, "boost": round(weight, 4)}}})
+    return {
+        "size": size,
+        "_source": list(ARTICLE_INDEX_SOURCE),
+        "query": {
+            "bool": {
+                "should": should or [{"match_none": {}}],
+                "minimum_should_match": 1,
+                "filter": [{"term": {"doc_type": "article"}}],
+            }
+        },
+    }

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Integer, String, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from services.kernel.db import UtcDateTime, utcnow
 from services.kernel.outbox import OutboxMixin
@@ -32,3 +33,40 @@ class PolicyProfileRecord(Base):
     synonyms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[Any] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # The profile revision (see ProfileRevision) that last changed this row: processes holding profiles in memory
+    # read the rows changed since the revision they have seen.
+    revision: Mapped[int] = mapped_column(Integer, default=0, index=True)
+
+
+class ProfileRevision(Base):
+    """One row counting profile changes. A change increments it in its own transaction, so the row lock orders
+    changes: once a reader sees revision N, every change up to N is committed and readable."""
+
+    __tablename__ = "profile_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+_REVISION_ROW = 1
+
+
+def next_profile_revision(session: Session) -> int:
+    """Increment the profile revision inside the caller's transaction and return the new value."""
+    table = ProfileRevision.__table__
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise NotImplementedError(f"profile revisions need SQLite or PostgreSQL, not {dialect}")
+    statement = (
+        insert(table)
+        .values(id=_REVISION_ROW, value=1)
+        .on_conflict_do_update(index_elements=[table.c.id], set_={"value": table.c.value + 1})
+        .returning(table.c.value)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def current_profile_revision(session: Session) -> int:
+    """The latest committed profile revision (0 before the first change)."""
+    return int(session.scalar(select(ProfileRevision.value).where(ProfileRevision.id == _REVISION_ROW)) or 0)

@@ -8,7 +8,7 @@ from consultation import events as consultation_events
 from newsfeed import events as newsfeed_events
 from search import handlers
 from search.events import EVENT_SCHEMAS
-from search.linking import ProfileIndex
+from search.matching import ElasticsearchProfileMatcher, EmbeddedProfileMatcher, ProfileMatcher
 from search.sources import all_public_documents
 from search.state import OutboxMessage
 from services.dependencies import UnitOfWork
@@ -27,6 +27,14 @@ def build_backend(settings: dict):
     return EmbeddedSearchBackend(settings.get("embedded_path", "var/search-index.sqlite3"))
 
 
+def build_matcher(settings: dict, backend) -> ProfileMatcher:
+    """The profile matcher that goes with the configured backend: a percolator index on Elasticsearch, the
+    in-process inverted index (kept current through the database) on the embedded backend."""
+    if settings.get("backend", "embedded") == "elasticsearch":
+        return ElasticsearchProfileMatcher(backend)
+    return EmbeddedProfileMatcher(backend)
+
+
 class SearchIndex(DependencyProvider):
     """The search backend chosen by configuration (SEARCH.backend: embedded | elasticsearch), one per process."""
 
@@ -40,14 +48,23 @@ class SearchIndex(DependencyProvider):
 
 
 class Linking(DependencyProvider):
-    """The in-memory inverted index over open policies' interest profiles (shared by the workers of a process) and
-    the configured suggestion threshold (SEARCH.link_threshold)."""
+    """The profile matcher (one per process, shared by its workers; see build_matcher) and the configured
+    suggestion threshold (SEARCH.link_threshold)."""
 
     def setup(self):
-        self.index = ProfileIndex()
-        threshold = self.container.config.get("SEARCH", {}).get("link_threshold")
+        self.settings = dict(self.container.config.get("SEARCH", {}))
+        threshold = self.settings.get("link_threshold")
         self.threshold = float(threshold) if threshold not in (None, "") else None
-        self.loaded = False
+        self.matcher = None
+
+    def matcher_for(self, backend) -> ProfileMatcher:
+        """Built on first use, over the process's search backend; profiles load from the database when it first
+        matches (sync)."""
+        if self.matcher is None:
+            matcher = build_matcher(self.settings, backend)
+            matcher.ensure_schema()
+            self.matcher = matcher
+        return self.matcher
 
     def get_dependency(self, worker_ctx):
         return self
@@ -101,11 +118,9 @@ class SearchService:
 
     @property
     def ctx(self) -> handlers.SearchContext:
-        ctx = handlers.SearchContext(self.backend, self.linking.index, self.uow, self.linking.threshold)
-        if not self.linking.loaded:  # after a restart, open profiles come back from the database
-            self.linking.loaded = True
-            handlers.load_open_profiles(ctx)
-        return ctx
+        return handlers.SearchContext(
+            self.backend, self.linking.matcher_for(self.backend), self.uow, self.linking.threshold
+        )
 
     @rpc
     def search(self, params):

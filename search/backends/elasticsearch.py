@@ -57,6 +57,7 @@ __all__ = [
     "search_body",
     "search_kwargs",
     "parse_search_response",
+    "profile_alias_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ _ES_TYPES = {
     FieldType.BOOLEAN: {"type": "boolean"},
 }
 SNIPPET_SIZE = 120
+PROFILES_FAMILY = "profiles"  # not a document family: the percolator index of search.matching
 
 
 # -- names --------------------------------------------------------------------------------------------------------
@@ -85,6 +87,11 @@ def alias_name(family: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 def building_alias_name(family: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{alias_name(family, prefix)}-building"
+
+
+def profile_alias_name(prefix: str = DEFAULT_PREFIX) -> str:
+    """The alias of the percolator index holding one stored query per open interest profile (search.matching)."""
+    return alias_name(PROFILES_FAMILY, prefix)
 
 
 def next_index_name(family: str, existing: Iterable[str], prefix: str = DEFAULT_PREFIX) -> str:
@@ -432,6 +439,20 @@ class ElasticsearchSearchBackend(SearchBackend):
             raise SearchBackendUnavailable(f"Elasticsearch unreachable during {what}: {exc}") from exc
         except ApiError as exc:
             raise SearchBackendError(f"Elasticsearch refused {what}: {exc}") from exc
+
+    def request(self, what: str, function: Any, /, *args: Any, ignore_status: Sequence[int] = (), **kwargs: Any) -> Any:
+        """Send one client call with this backend's error mapping; an answer with a status in `ignore_status` (e.g.
+        409 for a newer external version already stored) returns None instead of raising."""
+        try:
+            return self._call(what, function, *args, **kwargs)
+        except SearchBackendError as exc:
+            if getattr(exc.__cause__, "status_code", None) in ignore_status:
+                return None
+            raise
+
+    def bulk(self, actions: Iterable[dict], *, refresh: bool | str | None = None) -> tuple[int, int]:
+        """Send prepared bulk actions (retrying 429s); returns (applied, ignored: older versions, missing deletes)."""
+        return self._bulk(actions, self.refresh if refresh is None else refresh)
 
     @property
     def analyzer(self) -> str:

@@ -7,7 +7,7 @@ import pytest
 from search import handlers
 from search.backends.embedded import EmbeddedSearchBackend
 from search.events import EVENT_SCHEMAS, LINKS_SUGGESTED
-from search.linking import ProfileIndex
+from search.matching import EmbeddedProfileMatcher
 from search.state import Base, OutboxMessage
 from services.kernel.db import make_engine, make_session_factory
 from services.kernel.outbox import SqlUnitOfWork
@@ -57,7 +57,9 @@ def ctx(database_url, tmp_path):
     factory = make_session_factory(engine)
     backend = EmbeddedSearchBackend(tmp_path / "index.sqlite3")
     backend.ensure_schema()
-    context = handlers.SearchContext(backend, ProfileIndex(), lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS))
+    context = handlers.SearchContext(
+        backend, EmbeddedProfileMatcher(backend), lambda: SqlUnitOfWork(factory, OutboxMessage, EVENT_SCHEMAS)
+    )
     context.session_factory = factory
     yield context
     engine.dispose()
@@ -158,7 +160,7 @@ def test_editor_keywords_and_synonyms_change_the_profile(ctx):
 
 def test_profiles_come_back_after_a_restart(ctx):
     handlers.index_policy(ctx, make_policy_event())
-    fresh = handlers.SearchContext(ctx.backend, ProfileIndex(), ctx.unit_of_work)
+    fresh = handlers.SearchContext(ctx.backend, EmbeddedProfileMatcher(ctx.backend), ctx.unit_of_work)
     assert handlers.load_open_profiles(fresh) == 1
 
 

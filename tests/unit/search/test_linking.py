@@ -296,11 +296,13 @@ def test_jieba_idf_table_loads_as_a_fallback_background():
 # --- Elasticsearch bodies ---
 
 
-def test_percolator_mapping_has_a_percolator_field_and_the_article_fields():
+def test_percolator_mapping_has_a_percolator_field_the_article_fields_and_an_unparsed_profile():
     properties = percolator_index_mapping()["mappings"]["properties"]
     assert properties["query"] == {"type": "percolator"}
     assert properties["title_terms"]["type"] == "text"
     assert properties["body_terms"]["analyzer"] == "whitespace"
+    assert properties["profile"] == {"type": "object", "enabled": False}
+    assert percolator_index_mapping(number_of_replicas=0)["settings"]["index"]["number_of_replicas"] == 0
 
 
 def test_stored_percolator_query_uses_only_mapped_fields_with_profile_weights_as_boosts(background):
@@ -309,6 +311,7 @@ def test_stored_percolator_query_uses_only_mapped_fields_with_profile_weights_as
     mapped = set(percolator_index_mapping()["mappings"]["properties"])
     should = document["query"]["bool"]["should"]
     assert document["policy_id"] == "medical-insurance" and document["version"] == 1
+    assert set(document) <= mapped
     assert document["query"]["bool"]["minimum_should_match"] == 1
     for clause in should:
         ((kind, body),) = clause.items()
@@ -330,25 +333,54 @@ def test_stored_percolator_query_uses_only_mapped_fields_with_profile_weights_as
     json.dumps(document)
 
 
-def test_percolate_query_sends_the_article_segmented_like_the_profiles():
+def test_stored_percolator_document_carries_the_profile_for_re_scoring(background):
+    profile = medical_profile(background, keywords=["门诊共济"])
+    document = profile_to_percolator_document(profile)
+    assert InterestProfile.from_dict(json.loads(json.dumps(document["profile"]))) == profile
+
+
+def test_stored_query_selects_every_profile_the_profile_index_would(background):
+    # A profile reached only through a phrase: its key token must be a stored term, as in ProfileIndex.
+    profile = build_profile("p", 1, "某某条例", [("1", "第一条 内容。")], keywords=["门诊共济保障"], background=background)
+    document = profile_to_percolator_document(profile)
+    stored_terms = {c["term"]["body_terms"]["value"] for c in document["query"]["bool"]["should"]
+                    if "body_terms" in c.get("term", {})}
+    for phrase in profile.phrases:
+        assert any(token in stored_terms for token in tokenize(phrase, search_mode=True)), phrase
+
+
+def test_percolate_query_sends_the_article_segmented_like_the_profiles_and_asks_for_the_profiles():
     body = percolate_query("医保报销新规", "参保人员ＡＢＣ异地就医", size=5)
     percolate = body["query"]["percolate"]
     assert body["size"] == 5
     assert percolate["field"] == "query"
     assert percolate["document"]["title_terms"] == "医保 报销 新规"
     assert "abc" in percolate["document"]["body_terms"].split()
+    assert set(percolate["document"]) <= set(percolator_index_mapping()["mappings"]["properties"])
+    assert "profile" in body["_source"]
 
 
-def test_more_like_this_query_asks_for_the_profile_terms_and_names(background):
+def test_more_like_this_query_runs_on_the_article_fields_of_the_content_index(background):
+    from search.backends.elasticsearch import TEXT_ANALYZER, index_mappings
+
     profile = medical_profile(background)
     body = more_like_this_query(profile, size=7)
-    should = body["query"]["bool"]["should"]
-    mlt = should[0]["more_like_this"]
+    query = body["query"]["bool"]
+    mlt = query["should"][0]["more_like_this"]
+    content = index_mappings("content")["properties"]
     assert body["size"] == 7
-    assert mlt["fields"] == ["title_terms", "body_terms"]
+    assert mlt["fields"] == ["title", "body"]
+    for name in mlt["fields"]:
+        assert content[name] == {"type": "text", "analyzer": TEXT_ANALYZER}
     assert mlt["like"].split()[0] == max(profile.terms, key=profile.terms.get)
-    assert mlt["min_term_freq"] == 1 and mlt["max_query_terms"] == len(profile.terms)
-    assert any("match_phrase" in clause for clause in should[1:])
+    assert set(mlt["like"].split()) == set(profile.terms)
+    assert mlt["min_term_freq"] == 1 and mlt["min_doc_freq"] == 1
+    assert mlt["max_query_terms"] >= len(profile.terms)
+    phrases = [c["match_phrase"] for c in query["should"][1:]]
+    assert {"body": {"query": "医疗保障基金使用监督管理条例", "boost": 3.0}} in phrases
+    assert query["minimum_should_match"] == 1
+    assert query["filter"] == [{"term": {"doc_type": "article"}}]
+    assert set(body["_source"]) <= set(content) and {"title", "body", "doc_id"} <= set(body["_source"])
 
 
 def test_elasticsearch_bodies_reject_a_non_positive_size(background):
