@@ -12,10 +12,11 @@ Indexing: EmbeddedSearchBackend.upsert in batches, docs/s. Baseline: the floor o
 search.analysis.segment_for_index plus a plain INSERT into a bare FTS5 table, no metadata, versions or topics — on
 the first --baseline-docs documents.
 
-Queries: a mixed set (two-character Chinese words, several words, quoted phrases, English, with filters), each run
---rounds times through EmbeddedSearchBackend.search (ranking, total, six facets, page fetch, snippets from the
-original text). Floor: the same FTS5 MATCH with the same filters as one hand-written SQL statement returning the
-top page's rowids by bm25 (no total, no facets, no snippets), on the same tables. p50/p95 and their ratios.
+Queries: a mixed set (two-character Chinese words, several words, quoted phrases, English, with filters, newest
+first), each run --rounds times through EmbeddedSearchBackend.search (ranking, total, six facets, page fetch,
+snippets from the original text). Floor: the same FTS5 MATCH with the same filters as one hand-written SQL statement
+returning the top page's rowids by bm25, or by date for the newest-first queries (no total, no facets, no snippets),
+on the same tables. p50/p95 and their ratios.
 
 Reads ../shared/data relative to the repository; says so and exits 2 when it is absent.
 """
@@ -77,6 +78,8 @@ QUERIES: list[tuple[str, dict[str, str]]] = [
     ("filtered", {"q": "就业", "doc_type": "policy,comment"}),
     ("filtered", {"q": "经济", "date_from": "2025-06-01", "date_to": "2025-12-31"}),
     ("filtered", {"q": "城市 建设", "language": "zh", "page": "3"}),
+    ("date", {"q": "经济", "sort": "date"}),
+    ("date", {"q": "发展", "doc_type": "article", "sort": "date"}),
 ]
 
 

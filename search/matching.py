@@ -10,22 +10,21 @@ a new policy. One port, two adapters, chosen with the search backend:
   profile, so scores, thresholds, clauses and matched terms are those of the embedded matcher. Writes carry the
   revision as an external version, so a late write from another process never replaces a newer profile.
 
-Existing coverage is found the same way on both: candidates from the search index (a query per top profile term on
-the embedded index, more-like-this on Elasticsearch), re-scored with the profile.
+Existing coverage is found the same way on both: at most ``COVERAGE_CANDIDATES`` candidate articles from the search
+index (on the embedded index a query per top profile term and name, their rankings fused; more-like-this on
+Elasticsearch), each re-scored with the profile on its title and whole stored body.
 """
 from __future__ import annotations
 
 import abc
-import html
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from search.backends.base import SearchBackend
+from search.backends.base import SearchBackend, StoredDocument
 from search.linking import (
     DEFAULT_AVERAGE_ARTICLE_LENGTH,
     AnalysedArticle,
@@ -57,7 +56,9 @@ log = logging.getLogger(__name__)
 PERCOLATE_CANDIDATES = 50  # stored profiles re-scored per article (the percolator's best)
 COVERAGE_CANDIDATES = 100  # articles re-scored per new policy
 PROFILE_QUERY_TERMS = 6  # embedded coverage: one search per top profile term
-_TAG = re.compile(r"<[^>]+>")
+PROFILE_QUERY_PHRASES = 2  # … and per top phrase (the policy's names, editor keywords)
+RANK_FUSION_K = 60  # reciprocal rank fusion: a hit at rank r of a query adds weight / (K + r)
+_QUOTES = str.maketrans({quote: " " for quote in '"“”「」'})
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,31 @@ def _check_top_k(top_k: int | None) -> None:
         raise LinkingError({"top_k": "must be at least 1"})
 
 
+def _rank_coverage(
+    profile: InterestProfile, documents: Iterable[StoredDocument], top_k: int | None, average_length: float
+) -> list[CoverageMatch]:
+    """Candidate articles re-scored with the profile on their title and whole body, best first, above the threshold."""
+    by_id: dict[str, StoredDocument] = {}
+    candidates = []
+    for document in documents:
+        article_id = document.doc_id.split(":", 1)[-1]
+        if not article_id or article_id in by_id:
+            continue
+        by_id[article_id] = document
+        candidates.append((article_id, document.title, document.body))
+    ranked = rank_articles_for_policy(
+        profile, candidates, top_k=top_k, min_score=profile.threshold, average_length=average_length
+    )
+    return [
+        CoverageMatch(
+            match, title=by_id[match.article_id].title, url=by_id[match.article_id].url,
+            outlet=by_id[match.article_id].source.get("outlet"),
+            published_at=by_id[match.article_id].source.get("published_at"),
+        )
+        for match in ranked
+    ]
+
+
 def _best(suggestions: Iterable[LinkSuggestion], top_k: int | None, key: Callable) -> list[LinkSuggestion]:
     ordered = sorted(suggestions, key=key)
     return ordered if top_k is None else ordered[:top_k]
@@ -141,9 +167,14 @@ class ProfileMatcher(abc.ABC):
     ) -> list[LinkSuggestion]:
         """Open policies this article is about, best first; ``min_score`` None means each profile's threshold."""
 
-    @abc.abstractmethod
     def existing_coverage(self, profile: InterestProfile, top_k: int | None = 20) -> list[CoverageMatch]:
         """Indexed articles about this policy, best first, each scoring at least the profile's threshold."""
+        _check_top_k(top_k)
+        return _rank_coverage(profile, self.candidate_articles(profile), top_k, self.average_article_length)
+
+    @abc.abstractmethod
+    def candidate_articles(self, profile: InterestProfile) -> list[StoredDocument]:
+        """At most COVERAGE_CANDIDATES indexed articles that may be about this policy, each with its whole body."""
 
 
 # --- embedded --------------------------------------------------------------------------------------------------------
@@ -217,35 +248,27 @@ class EmbeddedProfileMatcher(ProfileMatcher):
         _check_top_k(top_k)
         return self.index.match_analysed(article, top_k=top_k, min_score=min_score)
 
-    def existing_coverage(self, profile: InterestProfile, top_k: int | None = 20) -> list[CoverageMatch]:
-        """Candidates: articles found by each of the profile's top terms (their highlighted snippets stand for the
-        text, the embedded index returns no bodies), re-scored with the profile."""
-        _check_top_k(top_k)
-        top_terms = sorted(profile.terms.items(), key=lambda item: (-item[1], item[0]))[:PROFILE_QUERY_TERMS]
-        candidates, hits = [], {}
-        for term, _weight in top_terms:
+    def candidate_articles(self, profile: InterestProfile) -> list[StoredDocument]:
+        """One article search per top profile term and top phrase; their rankings fused (each query weighted by its
+        profile weight), the best COVERAGE_CANDIDATES fetched whole."""
+        terms = sorted(profile.terms.items(), key=lambda item: (-item[1], item[0]))[:PROFILE_QUERY_TERMS]
+        phrases = sorted(profile.phrases.items(), key=lambda item: (-item[1], item[0]))[:PROFILE_QUERY_PHRASES]
+        queries = [(term, weight) for term, weight in terms]
+        for phrase, weight in phrases:
+            words = " ".join(phrase.translate(_QUOTES).split())
+            if words:
+                queries.append((f'"{words}"', weight))
+        fused: dict[str, float] = {}
+        for text, weight in queries:
             try:
-                query = parse_search_params({"q": term, "doc_type": "article", "per_page": str(COVERAGE_CANDIDATES)})
+                query = parse_search_params({"q": text, "doc_type": "article", "per_page": str(COVERAGE_CANDIDATES)})
             except InvalidSearchQuery:  # a profile term the query parser refuses must not stop indexing
                 continue
-            for hit in self.backend.search(query).hits:
-                article_id = hit.doc_id.split(":", 1)[1]
-                if article_id in hits:
-                    continue
-                snippets = " ".join(" ".join(parts) for parts in hit.highlights.values())
-                hits[article_id] = hit
-                candidates.append((article_id, hit.title, html.unescape(_TAG.sub("", snippets))))
-        ranked = rank_articles_for_policy(
-            profile, candidates, top_k=top_k, min_score=profile.threshold, average_length=self.average_article_length
-        )
-        return [
-            CoverageMatch(
-                match, title=hits[match.article_id].title, url=hits[match.article_id].url,
-                outlet=hits[match.article_id].source.get("outlet"),
-                published_at=hits[match.article_id].source.get("published_at"),
-            )
-            for match in ranked
-        ]
+            for rank, hit in enumerate(self.backend.search(query).hits):
+                fused[hit.doc_id] = fused.get(hit.doc_id, 0.0) + weight / (RANK_FUSION_K + rank)
+        best = sorted(fused, key=lambda doc_id: (-fused[doc_id], doc_id))[:COVERAGE_CANDIDATES]
+        documents = self.backend.get_documents(best)
+        return [documents[doc_id] for doc_id in best if doc_id in documents]
 
 
 # --- Elasticsearch ---------------------------------------------------------------------------------------------------
@@ -361,25 +384,15 @@ class ElasticsearchProfileMatcher(ProfileMatcher):
                 suggestions.append(suggestion)
         return _best(suggestions, top_k, key=lambda s: (-s.score, s.policy_id))
 
-    def existing_coverage(self, profile: InterestProfile, top_k: int | None = 20) -> list[CoverageMatch]:
-        _check_top_k(top_k)
+    def candidate_articles(self, profile: InterestProfile) -> list[StoredDocument]:
+        """More-like-this over the articles; each hit carries its whole stored body."""
         hits = self._search("more like this", self.article_alias, more_like_this_query(profile, self.coverage_candidates))
-        sources: dict[str, Mapping[str, Any]] = {}
-        candidates = []
+        documents = []
         for hit in hits:
-            source = hit.get("_source") or {}
-            article_id = str(source.get("doc_id") or hit.get("_id") or "").split(":", 1)[-1]
-            if not article_id or article_id in sources:
-                continue
-            sources[article_id] = source
-            candidates.append((article_id, source.get("title") or "", source.get("body") or ""))
-        ranked = rank_articles_for_policy(
-            profile, candidates, top_k=top_k, min_score=profile.threshold, average_length=self.average_article_length
-        )
-        return [
-            CoverageMatch(
-                match, title=sources[match.article_id].get("title") or "", url=sources[match.article_id].get("url") or "",
-                outlet=sources[match.article_id].get("outlet"), published_at=sources[match.article_id].get("published_at"),
-            )
-            for match in ranked
-        ]
+            source = dict(hit.get("_source") or {})
+            body = source.pop("body", "") or ""
+            documents.append(StoredDocument(
+                doc_id=str(source.get("doc_id") or hit.get("_id") or ""), doc_type=source.get("doc_type") or "article",
+                title=source.get("title") or "", body=body, url=source.get("url") or "", source=source,
+            ))
+        return documents

@@ -11,15 +11,19 @@ from search.queries import SearchQuery
 
 __all__ = [
     "FACET_NAMES",
+    "MAX_FETCH_IDS",
     "FacetCount",
     "Hit",
     "SearchBackend",
     "SearchBackendError",
     "SearchBackendUnavailable",
     "SearchResult",
+    "StoredDocument",
+    "checked_fetch_ids",
 ]
 
 FACET_NAMES: tuple[str, ...] = tuple(FACET_FIELDS)
+MAX_FETCH_IDS = 1000  # documents one get_documents call may ask for: callers fetch a bounded set of candidates
 
 
 class SearchBackendError(RuntimeError):
@@ -51,6 +55,18 @@ class Hit:
             "highlights": {name: list(snippets) for name, snippets in self.highlights.items()},
             "source": dict(self.source),
         }
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the index stores it: the original title and whole body, and its other public fields."""
+
+    doc_id: str
+    doc_type: str
+    title: str
+    body: str
+    url: str
+    source: Mapping[str, Any] = field(default_factory=dict)  # public fields without the body
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,14 @@ class SearchResult:
         }
 
 
+def checked_fetch_ids(doc_ids: Iterable[str]) -> list[str]:
+    """The distinct ids of a get_documents call, in order; refuses more than MAX_FETCH_IDS."""
+    ids = list(dict.fromkeys(str(doc_id) for doc_id in doc_ids))
+    if len(ids) > MAX_FETCH_IDS:
+        raise ValueError(f"get_documents takes at most {MAX_FETCH_IDS} ids, not {len(ids)}")
+    return ids
+
+
 def sorted_facets(counts: Mapping[str, int], size: int) -> list[FacetCount]:
     """Largest count first, ties by value, so both backends order facets the same way."""
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -119,6 +143,11 @@ class SearchBackend(abc.ABC):
     @abc.abstractmethod
     def search(self, query: SearchQuery) -> SearchResult:
         """Run a query: hits for the requested page, the total, and facets over everything that matched."""
+
+    @abc.abstractmethod
+    def get_documents(self, doc_ids: Iterable[str]) -> dict[str, StoredDocument]:
+        """The stored documents with these ids, by id; unknown ids are left out. At most MAX_FETCH_IDS ids (more is
+        a ValueError): this reads whole bodies, for a bounded set such as a query's candidates."""
 
     @abc.abstractmethod
     def reindex(self, source_iter: Iterable[SearchDocument]) -> int:

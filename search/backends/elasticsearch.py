@@ -23,6 +23,8 @@ from search.backends.base import (
     SearchBackendError,
     SearchBackendUnavailable,
     SearchResult,
+    StoredDocument,
+    checked_fetch_ids,
 )
 from search.documents import (
     DOCUMENT_DEFINITIONS,
@@ -53,9 +55,11 @@ __all__ = [
     "index_mappings",
     "index_template_body",
     "installed_plugin_names",
+    "mget_body",
     "next_index_name",
     "search_body",
     "search_kwargs",
+    "parse_mget_response",
     "parse_search_response",
     "profile_alias_name",
 ]
@@ -307,6 +311,38 @@ def parse_search_response(response: Mapping[str, Any], query: SearchQuery) -> Se
         page=query.page,
         per_page=query.per_page,
     )
+
+
+def mget_body(doc_ids: Iterable[str], prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """The _mget request body fetching documents by id from their family's serving alias (realtime, whole source).
+
+    Ids of no known document type were never indexed and are left out.
+    """
+    docs = []
+    for doc_id in doc_ids:
+        definition = DOCUMENT_DEFINITIONS.get(str(doc_id).split(":", 1)[0])
+        if definition is not None:
+            docs.append({"_index": alias_name(definition.family, prefix), "_id": str(doc_id)})
+    return {"docs": docs}
+
+
+def parse_mget_response(response: Mapping[str, Any]) -> dict[str, StoredDocument]:
+    """Found documents by id; a per-document error (e.g. a missing index) is raised, not taken for "not found"."""
+    documents: dict[str, StoredDocument] = {}
+    for raw in response.get("docs") or []:
+        if raw.get("error"):
+            error = raw["error"]
+            reason = error.get("type") if isinstance(error, Mapping) else str(error)
+            raise SearchBackendError(f"Elasticsearch could not get {raw.get('_id')}: {reason}")
+        if not raw.get("found"):
+            continue
+        source = dict(raw.get("_source") or {})
+        body = source.pop("body", "") or ""
+        documents[raw["_id"]] = StoredDocument(
+            doc_id=raw["_id"], doc_type=source.get("doc_type", ""), title=source.get("title", ""), body=body,
+            url=source.get("url", ""), source=source,
+        )
+    return documents
 
 
 # -- writes -------------------------------------------------------------------------------------------------------
@@ -561,6 +597,13 @@ class ElasticsearchSearchBackend(SearchBackend):
         body = search_body(query, facet_size=self.facet_size)
         response = self._call("search", self.client.search, index=",".join(self.aliases), **search_kwargs(body))
         return parse_search_response(getattr(response, "body", response), query)
+
+    def get_documents(self, doc_ids: Iterable[str]) -> dict[str, StoredDocument]:
+        body = mget_body(checked_fetch_ids(doc_ids), self.prefix)
+        if not body["docs"]:
+            return {}
+        response = self._call("mget", self.client.mget, **body)
+        return parse_mget_response(getattr(response, "body", response))
 
     def reindex(self, source_iter: Iterable[SearchDocument]) -> int:
         """New versioned indices, bulk-filled, then one atomic alias swap; the old indices go after the swap."""

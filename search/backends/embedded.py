@@ -41,6 +41,8 @@ from search.backends.base import (
     SearchBackendError,
     SearchBackendUnavailable,
     SearchResult,
+    StoredDocument,
+    checked_fetch_ids,
     sorted_facets,
 )
 from search.documents import (
@@ -538,6 +540,28 @@ class EmbeddedSearchBackend(SearchBackend):
             active, _ = self._generations(conn)
             return conn.execute(f"SELECT count(*) FROM docs_{active}").fetchone()[0]
 
+    def get_documents(self, doc_ids: Iterable[str]) -> dict[str, StoredDocument]:
+        ids = checked_fetch_ids(doc_ids)
+        documents: dict[str, StoredDocument] = {}
+        if not ids:
+            return documents
+        try:
+            with self._lock, self._read() as conn:
+                g, _ = self._generations(conn)
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    found = conn.execute(
+                        f"SELECT d.doc_id, d.doc_type, c.title, c.url, c.body, c.source"
+                        f" FROM docs_{g} d JOIN content_{g} c ON c.rowid = d.rowid"
+                        f" WHERE d.doc_id IN ({', '.join('?' for _ in chunk)})",
+                        chunk,
+                    )
+                    for doc_id, doc_type, title, url, body, source_json in found:
+                        documents[doc_id] = StoredDocument(doc_id, doc_type, title, body, url, json.loads(source_json))
+        except sqlite3.OperationalError as exc:
+            raise SearchBackendUnavailable(f"search database is not answering: {exc}") from exc
+        return documents
+
     def _filter_sql(self, query: SearchQuery, g: int) -> tuple[list[str], list[Any]]:
         filters = query.filters
         clauses: list[str] = []
@@ -598,15 +622,20 @@ class EmbeddedSearchBackend(SearchBackend):
     def _run_search(
         self, conn: sqlite3.Connection, g: int, query: SearchQuery, match: str | None, by_date: bool
     ) -> tuple[list[tuple[int, float]], dict[str, dict[str, int]]]:
-        """One statement: the matching set is computed once, then both ranked for the page and counted for facets."""
+        """One statement: the matching set is computed once, then both ranked for the page and counted for facets.
+
+        Sorted by date, the page does not need the scores of every match, and bm25 is most of a query's cost: only
+        the page's scores are computed, by a second statement.
+        """
         clauses, params = self._filter_sql(query, g)
+        score_page_later = by_date and match is not None
         if match is not None:
             # CROSS JOIN keeps FTS5 as the outer loop: otherwise SQLite may walk a filter index over every document
             # and probe the full-text index once per row, hundreds of times slower.
             source = f"fts_{g} CROSS JOIN docs_{g} d ON d.rowid = fts_{g}.rowid"
             clauses.insert(0, f"fts_{g} MATCH ?")
             params.insert(0, match)
-            score = f"-bm25(fts_{g}, {self.title_weight!r}, {self.body_weight!r})"
+            score = "0.0" if score_page_later else self._bm25(g)
         else:
             source = f"docs_{g} d"
             score = "0.0"
@@ -627,6 +656,9 @@ class EmbeddedSearchBackend(SearchBackend):
                 rows.append((key, float(value)))
             else:
                 combination_counts[key] = value
+        if score_page_later and rows:
+            scores = self._page_scores(conn, g, match, [rowid for rowid, _ in rows])
+            rows = [(rowid, scores[rowid]) for rowid, _ in rows]
         combinations = self._combinations(conn, combination_counts)
         facets: dict[str, dict[str, int]] = {name: {} for name in FACET_NAMES}
         column_facets = [facets[_FACET_OF_COLUMN[column]] for column in _FACET_COLUMNS]
@@ -639,6 +671,20 @@ class EmbeddedSearchBackend(SearchBackend):
             for topic in topics:
                 topic_facet[topic] = topic_facet.get(topic, 0) + count
         return rows, facets
+
+    def _bm25(self, g: int) -> str:
+        return f"-bm25(fts_{g}, {self.title_weight!r}, {self.body_weight!r})"
+
+    def _page_scores(self, conn: sqlite3.Connection, g: int, match: str, rowids: list[int]) -> dict[int, float]:
+        """bm25 of a few matching rows. The unary plus keeps the rowid list out of FTS5's own constraints, which
+        would run the match again per rowid; bm25 takes its statistics from the whole index, so these scores equal
+        those a relevance query gives the same rows."""
+        found = conn.execute(
+            f"SELECT rowid, {self._bm25(g)} FROM fts_{g} WHERE fts_{g} MATCH ?"
+            f" AND +rowid IN ({', '.join('?' for _ in rowids)})",
+            [match, *rowids],
+        )
+        return {rowid: float(score) for rowid, score in found}
 
     @staticmethod
     def _fetch_page(conn: sqlite3.Connection, g: int, rowids: list[int]) -> dict[int, tuple[Any, ...]]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from search.backends.base import MAX_FETCH_IDS
 from search.backends.embedded import EmbeddedSearchBackend
 from search.documents import InvalidDocument, build_document
 from search.queries import parse_search_params
@@ -283,6 +284,34 @@ def test_a_hit_carries_its_public_source_fields(loaded):
 def test_query_that_matches_nothing_returns_an_empty_page(loaded):
     result = search(loaded, q="火星殖民")
     assert result.total == 0 and result.hits == [] and result.pages == 0
+
+
+def test_stored_documents_are_fetched_by_id_with_their_whole_body(loaded):
+    long_body = "记者从市医保局获悉，门诊报销比例将提高。" + "各区同步推进经办服务改革。" * 300 + "文末的细节也在。"
+    loaded.upsert([make_doc(doc_id="article:long", title="长篇报道 医保", body=long_body)])
+    documents = loaded.get_documents(["article:long", "comment:c1", "policy:1", "article:missing", "nonsense:1"])
+    assert set(documents) == {"article:long", "comment:c1", "policy:1"}
+    article = documents["article:long"]
+    assert (article.doc_id, article.doc_type, article.title, article.url) == (
+        "article:long", "article", "长篇报道 医保", "https://example.org/doc"
+    )
+    assert article.body == long_body  # the whole text, not a snippet of it
+    assert article.source["outlet"] == "新华社" and "body" not in article.source
+    assert documents["comment:c1"].source["stance"] == "support"
+    assert documents["policy:1"].body.startswith("第一条 为了深化医疗保障改革")
+
+
+def test_fetched_documents_follow_updates_and_deletes(loaded):
+    loaded.upsert([make_doc(doc_id="article:a2", version=2, title="北京房价企稳", body="新版正文。", outlet="财新")])
+    assert loaded.get_documents(["article:a2"])["article:a2"].body == "新版正文。"
+    loaded.delete(["article:a2"])
+    assert loaded.get_documents(["article:a2"]) == {}
+    assert loaded.get_documents([]) == {}
+
+
+def test_fetching_more_documents_than_the_bound_is_refused(backend):
+    with pytest.raises(ValueError, match="at most"):
+        backend.get_documents(f"article:{number}" for number in range(MAX_FETCH_IDS + 1))
 
 
 def test_anything_but_a_built_document_is_refused(backend):

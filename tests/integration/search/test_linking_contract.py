@@ -21,7 +21,12 @@ from search.state import Base, OutboxMessage, PolicyProfileRecord
 from services.kernel.db import make_engine, make_session_factory
 from services.kernel.outbox import SqlUnitOfWork
 from tests.integration.search.test_backend_contract import ES_SKIP_REASON
-from tests.integration.search.test_search_handlers import make_article_event, make_policy_event, occurred
+from tests.integration.search.test_search_handlers import (
+    make_article_event,
+    make_long_article_event,
+    make_policy_event,
+    occurred,
+)
 
 UNRELATED = {"title": "城市马拉松周末开跑", "summary": "赛事交通管制。", "text": "周末城市马拉松开跑，部分道路实行交通管制。"}
 
@@ -118,6 +123,18 @@ def test_a_policy_published_after_its_coverage_finds_that_coverage_and_not_unrel
     assert [s["article_id"] for s in suggestions] == ["art-1"]
     assert suggestions[0]["score"] >= processes.stored_profile(7).threshold
     assert suggestions[0]["matched_terms"] and suggestions[0]["article_url"] == "https://news.example/a/1"
+
+
+def test_existing_coverage_is_scored_on_the_title_and_whole_body_of_a_long_article(processes):
+    ctx = processes.start()
+    event = make_long_article_event()
+    handlers.index_article(ctx, event)
+    handlers.index_article(ctx, make_article_event(id="art-2", **UNRELATED))
+    (suggestion,) = handlers.index_policy(ctx, make_policy_event())
+    whole = score_article(processes.stored_profile(7), analyse_article(event["title"], event["text"], "art-long"))
+    assert suggestion["article_id"] == "art-long" and suggestion["score"] == round(whole.score, 4)
+    assert suggestion["matched_terms"] == [term for term, _ in sorted(whole.matched_terms.items(),
+                                                                      key=lambda item: -item[1])]
 
 
 def test_a_profile_added_by_one_process_is_matched_by_another(processes):

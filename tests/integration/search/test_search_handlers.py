@@ -1,14 +1,18 @@
 """The search service's use cases on a real embedded index and its real state database (SQLite and PostgreSQL)."""
 import datetime as dt
+import html
 import itertools
+import re
 
 import pytest
 
 from search import handlers
 from search.backends.embedded import EmbeddedSearchBackend
 from search.events import EVENT_SCHEMAS, LINKS_SUGGESTED
+from search.linking import InterestProfile, analyse_article, score_article
 from search.matching import EmbeddedProfileMatcher
-from search.state import Base, OutboxMessage
+from search.queries import parse_search_params
+from search.state import Base, OutboxMessage, PolicyProfileRecord
 from services.kernel.db import make_engine, make_session_factory
 from services.kernel.outbox import SqlUnitOfWork
 
@@ -48,6 +52,35 @@ def make_article_event(**overrides):
     }
     payload.update(overrides)
     return payload
+
+
+_FILLER = [
+    "周末城市马拉松开跑，两万名选手从体育中心出发，沿江大道部分路段实行交通管制，地铁二号线延长运营一小时。",
+    "气象台预计下周气温回升，白天最高气温二十五度，夜间有小雨，提醒市民注意早晚温差，适时增减衣物。",
+    "本市新开通三条公交线路，连接城东新区与火车站，首末班时间分别为早六点和晚十点，票价两元。",
+    "市图书馆推出夜间阅读活动，每周五延长开放至晚九点，并举办青年作家读书分享会和亲子绘本讲座。",
+    "足球联赛第十轮比赛中，本地球队主场二比一战胜对手，积分升至联赛第三，下轮将客场挑战领头羊。",
+    "老城区改造项目进入收尾阶段，街巷立面翻新完成，沿街商铺陆续开业，夜市将于下月起恢复经营。",
+    "动物园迎来两只大熊猫幼崽，园方表示幼崽健康状况良好，预计明年春天与游客正式见面。",
+    "全市中小学下周举行秋季运动会，教育部门提醒各校做好安全预案，合理安排比赛项目和作息时间。",
+]
+# Each sentence carries a little of policy 7; together they are about it.
+_EVIDENCE = [
+    "医保改革持续推进。", "门诊就医将更加方便。", "在职职工与退休人员待遇有别。",
+    "报销统筹支付范围将进一步规范。", "医疗费用负担有望减轻。", "起付标准的具体办法正在征求意见。",
+]
+
+
+def make_long_article_event(**overrides):
+    """A long round-up whose evidence for policy 7 is spread over paragraphs far apart: a snippet holds one piece."""
+    paragraphs = []
+    for number, sentence in enumerate(_EVIDENCE):
+        paragraphs.append("".join(_FILLER[(number + k) % len(_FILLER)] for k in range(4)))
+        paragraphs.append(sentence)
+    paragraphs.append(_FILLER[6] + _FILLER[7])
+    values = {"id": "art-long", "url": "https://news.example/a/long", "title": "周末城市生活速览", "summary": "",
+              "text": "".join(paragraphs)}
+    return make_article_event(**{**values, **overrides})
 
 
 @pytest.fixture
@@ -95,6 +128,31 @@ def test_policy_published_after_its_coverage_finds_that_coverage(ctx):
     assert outbox_links(ctx) == []
     suggestions = handlers.index_policy(ctx, make_policy_event())
     assert [s["article_id"] for s in suggestions] == ["art-1"]
+
+
+def stored_profile(ctx, policy_id=7):
+    with ctx.session_factory() as session:
+        return InterestProfile.from_dict(session.get(PolicyProfileRecord, policy_id).profile["interest"])
+
+
+def test_existing_coverage_scores_a_long_article_on_its_whole_body_where_a_snippet_is_not_enough(ctx):
+    event = make_long_article_event()
+    handlers.index_article(ctx, event)
+    (suggestion,) = handlers.index_policy(ctx, make_policy_event())
+    profile = stored_profile(ctx)
+    whole = score_article(profile, analyse_article(event["title"], event["text"], article_id="art-long"))
+    assert suggestion["article_id"] == "art-long"
+    assert suggestion["score"] == round(whole.score, 4) >= profile.threshold
+    assert {"退休", "征求意见"} <= set(suggestion["matched_terms"])
+    # What a search shows of the article (its title and snippets) scores below the threshold for every top term.
+    shown = 0
+    for term, _ in sorted(profile.terms.items(), key=lambda item: (-item[1], item[0]))[:6]:
+        for hit in ctx.backend.search(parse_search_params({"q": term, "doc_type": "article"})).hits:
+            snippets = " ".join(" ".join(parts) for parts in hit.highlights.values())
+            text = html.unescape(re.sub(r"<[^>]+>", "", snippets))
+            assert score_article(profile, analyse_article(hit.title, text, article_id="art-long")).score < profile.threshold
+            shown += 1
+    assert shown >= 3
 
 
 def test_unrelated_article_is_not_suggested(ctx):

@@ -307,3 +307,23 @@ def test_several_processes_write_the_same_index_file_at_once(tmp_path):
     assert result.total == 90
     assert result.facet_counts("outlet") == {"alpha": 30, "beta": 30, "gamma": 30}
     backend.close()
+
+
+def test_a_date_sorted_page_carries_the_scores_a_relevance_search_gives_the_same_documents(backend):
+    # Sorted by date, only the page is scored (by its own statement); the scores must not differ for that.
+    backend.upsert([
+        make_doc(number, title=f"医保新闻 {number}" if number % 3 else f"医保 医保 快讯 {number}",
+                 body="门诊报销比例提高。" * (number % 4 + 1) + ("医保基金运行平稳。" if number % 2 else ""))
+        for number in range(1, 41)
+    ])
+    by_relevance = {hit.doc_id: hit.score for hit in search(backend, "医保 门诊", per_page="100").hits}
+    for page in ("1", "2", "3"):
+        by_date = search(backend, "医保 门诊", sort="date", per_page="15", page=page)
+        assert by_date.total == 40
+        assert [hit.doc_id for hit in by_date.hits] == [
+            f"article:{number}" for number in range(40 - 15 * (int(page) - 1), max(0, 25 - 15 * (int(page) - 1)), -1)
+        ]
+        assert {hit.doc_id: hit.score for hit in by_date.hits} == {
+            hit.doc_id: by_relevance[hit.doc_id] for hit in by_date.hits
+        }
+    assert len(set(by_relevance.values())) > 1  # the scores do differ between documents

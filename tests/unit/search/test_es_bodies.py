@@ -22,7 +22,9 @@ from search.backends.elasticsearch import (
     index_mappings,
     index_template_body,
     installed_plugin_names,
+    mget_body,
     next_index_name,
+    parse_mget_response,
     parse_search_response,
     search_body,
     search_kwargs,
@@ -255,6 +257,58 @@ def test_a_response_becomes_a_search_result():
     assert result.facet_counts("doc_type") == {"article": 41}
     assert result.facets["outlet"] == []
     assert result.to_dict()["hits"][0]["score"] == 2.5
+
+
+# -- fetching stored documents -----------------------------------------------------------------------------------
+
+
+def test_documents_are_fetched_from_their_family_s_serving_alias():
+    body = mget_body(["article:a1", "comment:c1", "policy:7", "nonsense:1", "no-type"], prefix="site1")
+    assert body == {"docs": [
+        {"_index": "site1-content", "_id": "article:a1"},
+        {"_index": "site1-discussion", "_id": "comment:c1"},
+        {"_index": "site1-content", "_id": "policy:7"},
+    ]}
+
+
+def test_an_mget_response_gives_the_found_documents_with_their_whole_body():
+    response = {"docs": [
+        {"_index": "tb-content-v2", "_id": "article:a1", "_version": 3, "found": True,
+         "_source": {"doc_id": "article:a1", "doc_type": "article", "title": "医保新规", "body": "很长的正文……",
+                     "url": "https://example.org/a", "outlet": "人民日报"}},
+        {"_index": "tb-content-v2", "_id": "article:gone", "found": False},
+    ]}
+    (document,) = parse_mget_response(response).values()
+    assert (document.doc_id, document.doc_type, document.title, document.body, document.url) == (
+        "article:a1", "article", "医保新规", "很长的正文……", "https://example.org/a"
+    )
+    assert document.source == {"doc_id": "article:a1", "doc_type": "article", "title": "医保新规",
+                               "url": "https://example.org/a", "outlet": "人民日报"}
+
+
+def test_a_per_document_mget_error_is_raised_not_taken_for_missing():
+    response = {"docs": [{"_index": "tb-content", "_id": "article:a1",
+                          "error": {"type": "index_not_found_exception", "reason": "no such index [tb-content]"}}]}
+    with pytest.raises(SearchBackendError, match="index_not_found_exception"):
+        parse_mget_response(response)
+
+
+def test_get_documents_sends_one_mget_and_reads_its_answer():
+    from tests.unit.search.test_matching import ScriptedEndpoint
+
+    answer = {"docs": [{"_index": "tb-content-v1", "_id": "article:a1", "found": True,
+                        "_source": make_doc().to_source()}]}
+    endpoint = ScriptedEndpoint(lambda *request: (200, answer))
+    with endpoint as url:
+        backend = ElasticsearchSearchBackend.from_url(url, analyzer="cjk")
+        documents = backend.get_documents(["article:a1", "article:a1", "comment:c9"])
+        assert backend.get_documents(["nonsense:1"]) == {}  # nothing to ask: no request
+        backend.close()
+    (request,) = endpoint.requests
+    assert (request["method"], request["path"]) == ("POST", "/_mget")
+    assert request["body"] == {"docs": [{"_index": "tb-content", "_id": "article:a1"},
+                                        {"_index": "tb-discussion", "_id": "comment:c9"}]}
+    assert documents["article:a1"].body == "门诊报销比例提高。"
 
 
 # -- writes and reindex -------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import pytest
 
 from search.backends.base import SearchBackendError, SearchBackendUnavailable
 from search.backends.elasticsearch import ElasticsearchSearchBackend, search_kwargs
+from search.backends.embedded import EmbeddedSearchBackend
+from search.documents import build_document
 from search.linking import (
     BackgroundStats,
     LinkingError,
@@ -26,7 +28,13 @@ from search.linking import (
     profile_to_percolator_document,
     score_article,
 )
-from search.matching import ElasticsearchProfileMatcher, ProfileRow, percolator_bulk_actions
+from search.matching import (
+    COVERAGE_CANDIDATES,
+    ElasticsearchProfileMatcher,
+    EmbeddedProfileMatcher,
+    ProfileRow,
+    percolator_bulk_actions,
+)
 from search.state import Base, OutboxMessage, PolicyProfileRecord, ProfileRevision
 from services.kernel.db import make_engine, make_session_factory
 from services.kernel.outbox import SqlUnitOfWork
@@ -320,3 +328,42 @@ def test_the_first_sync_of_a_process_reconciles_the_percolator_index_with_the_da
     assert request["body"][2] == {"delete": {"_index": "tb-profiles", "_id": "8", "version": 5,
                                              "version_type": "external_gte"}}
     assert matcher.reload(unit_of_work) == 1
+
+
+# --- embedded existing coverage ---
+
+
+class RecordingBackend(EmbeddedSearchBackend):
+    """The real embedded backend, noting which ids each get_documents call asked for."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fetched = []
+
+    def get_documents(self, doc_ids):
+        doc_ids = list(doc_ids)
+        self.fetched.append(doc_ids)
+        return super().get_documents(doc_ids)
+
+
+def test_embedded_coverage_re_scores_a_bounded_set_of_candidates_fetched_whole(tmp_path):
+    backend = RecordingBackend(tmp_path / "index.sqlite3")
+    backend.ensure_schema()
+    weak = [build_document("article", {
+        "doc_id": f"article:weak-{number}", "version": 1, "title": f"社区门诊第{number}期便民活动",
+        "body": "社区医生上门服务。", "url": f"https://news.example/weak-{number}", "outlet": "示例日报",
+        "published_at": "2026-11-01T08:00:00+00:00",
+    }) for number in range(COVERAGE_CANDIDATES + 30)]
+    strong = build_document("article", {
+        "doc_id": "article:art-1", "version": 1, "title": ARTICLE.title, "body": ARTICLE.body,
+        "url": "https://news.example/art-1", "outlet": "示例日报", "published_at": "2026-11-02T08:00:00+00:00",
+    })
+    backend.upsert([*weak, strong])
+    coverage = EmbeddedProfileMatcher(backend).existing_coverage(medical(), top_k=20)
+    (asked,) = backend.fetched
+    assert len(asked) == COVERAGE_CANDIDATES
+    assert asked[0] == "article:art-1"  # found by most of the profile's top terms
+    assert [match.suggestion.article_id for match in coverage] == ["art-1"]
+    assert coverage[0].suggestion == score_article(medical(), analyse_article(ARTICLE.title, ARTICLE.body, "art-1"))
+    assert (coverage[0].url, coverage[0].outlet) == ("https://news.example/art-1", "示例日报")
+    backend.close()
