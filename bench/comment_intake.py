@@ -16,7 +16,8 @@ Baseline, measured in the same run: a bare nameko @http endpoint whose only work
 bare service (both started by this script as processes, same broker, same config and worker count), driven by the
 same clients with the same bodies. Baseline and intake alternate in --rounds short rounds so a load spike from
 elsewhere on a shared machine hits both alike. The CPU time each process used per accepted request (from /proc) is
-printed too, to show where the cost goes.
+printed too, to show where the cost goes, with that of the shared servers (every PostgreSQL and RabbitMQ process on
+the machine, so other work running there shows up in them) and of this script's own client threads.
 
 Rate limits stay ON. They allow one comment per 3 s per voter token *and* per client address, so a bench from one
 address would measure the limiter saying 429, and there is no switch to turn them off (nor should a bench need one).
@@ -192,8 +193,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Shared servers and this script's own clients, by command name: their cost per request counts as much as ours.
+MACHINE_PROCESSES = {"postgres": "postgres", "beam.smp": "rabbitmq"}
+
+
+def machine_cpu() -> dict:
+    """CPU seconds of the database server, the broker (all their processes) and this script's client threads."""
+    totals = {name: 0.0 for name in MACHINE_PROCESSES.values()}
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if command in MACHINE_PROCESSES:
+            totals[MACHINE_PROCESSES[command]] += cpu_seconds(int(entry.name))
+    totals["clients"] = cpu_seconds(os.getpid())
+    return totals
+
+
 def cpu_of(processes: dict) -> dict:
-    return {name: cpu_seconds(process.pid) for name, process in processes.items()}
+    return {**{name: cpu_seconds(process.pid) for name, process in processes.items()}, **machine_cpu()}
 
 
 # --- environment: broker vhost, databases, processes --------------------------------------------------------------
@@ -379,21 +400,28 @@ def run_on(database: str, consultation_url: str, args, second_octet: int) -> dic
         drive(bare_port, BARE_PATH, warm, 1.0, addresses)
         services = {**stack.processes, **extra}
         processes = {**services, "bare_http": bare[1], "bare_echo": bare[0]}
-        cpu = {name: 0.0 for name in processes}
+        cpu = {name: 0.0 for name in cpu_of(processes)}
+        shared = {"baseline": dict.fromkeys(machine_cpu(), 0.0), "intake": dict.fromkeys(machine_cpu(), 0.0)}
         baseline_runs, intake_runs = [], []
         # Alternate short rounds so a load spike from elsewhere on a shared machine hits both sides alike.
         for _ in range(args.rounds):
-            for runs, port, target, names in ((baseline_runs, bare_port, BARE_PATH, ("bare_http", "bare_echo")),
-                                              (intake_runs, gateway_port, path, tuple(services))):
+            for kind, runs, port, target, names in (
+                    ("baseline", baseline_runs, bare_port, BARE_PATH, ("bare_http", "bare_echo")),
+                    ("intake", intake_runs, gateway_port, path, tuple(services))):
                 before = cpu_of(processes)
                 runs.append(drive(port, target, args.clients, args.seconds / args.rounds, addresses))
                 after = cpu_of(processes)
                 for name in names:
                     cpu[name] += after[name] - before[name]
+                for name in shared[kind]:
+                    shared[kind][name] += after[name] - before[name]
         baseline, intake = summarise(baseline_runs), summarise(intake_runs)
         baseline["cpu_ms"] = {name: 1000 * cpu[name] / max(1, baseline["accepted"]) for name in ("bare_http",
                                                                                                "bare_echo")}
         intake["cpu_ms"] = {name: 1000 * cpu[name] / max(1, intake["accepted"]) for name in services}
+        for kind, summary in (("baseline", baseline), ("intake", intake)):
+            summary["shared_cpu_ms"] = {name: 1000 * seconds / max(1, summary["accepted"])
+                                        for name, seconds in shared[kind].items()}
         time.sleep(0.5)
         stored = stored_comment_ids(consultation_url, policy_id)
         acknowledged_ids = {json.loads(body)["comment_id"] for body in intake["acknowledged"]}
@@ -422,6 +450,9 @@ def report(result: dict, clients: int, seconds: float) -> bool:
     print("CPU ms per accepted request: intake " + ", ".join(f"{k} {v:.1f}" for k, v in intake["cpu_ms"].items())
           + "; baseline " + ", ".join(f"{k} {v:.1f}" for k, v in baseline["cpu_ms"].items())
           + f"; machine has {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print("  shared servers and the bench's clients: intake "
+          + ", ".join(f"{k} {v:.1f}" for k, v in intake["shared_cpu_ms"].items())
+          + "; baseline " + ", ".join(f"{k} {v:.1f}" for k, v in baseline["shared_cpu_ms"].items()))
     other = {status: n for status, n in intake["statuses"].items() if status != 201}
     if other:
         print(f"non-201 answers during intake: {other}")

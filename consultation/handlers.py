@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal_column, null, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,7 @@ from .model import (
 from .parsing import detect_language, int_to_chinese_numeral, parse_draft
 from .ratelimit import (
     DEFAULT_HASH_SECRET,
+    attempt_rows,
     prune,
     recent_attempts_condition,
     recent_attempts_params,
@@ -67,7 +68,6 @@ from .ratelimit import (
     submitter_hashes,
     waits_from_attempts,
 )
-from .ratelimit import record as record_attempt
 from .redaction import contains_personal_data, redact_personal_data
 from .sanitize import html_to_text, sanitize_rich_text
 
@@ -835,48 +835,64 @@ def _redacted_name(name: str | None, language: str) -> str | None:
 
 # The comment intake path runs once per citizen submission, so it speaks SQLAlchemy Core with statements built once
 # (each memoises its cache key): rows are append-only and nothing reads them back through the ORM in this transaction.
+# Its writes are staged on the unit of work, which sends them at commit with the event's outbox row (on PostgreSQL as
+# one statement): a submission is then four round trips to the server (BEGIN, this select, the writes, COMMIT).
 _policies, _comments, _attempts = Policy.__table__, Comment.__table__, SubmissionAttempt.__table__
+_SUBMISSION_COLUMNS = (
+    _policies.c.id,
+    _policies.c.state,
+    _policies.c.current_version,
+    _policies.c.open_at,
+    _policies.c.close_at,
+    _policies.c.published_at,
+    _policies.c.time_zone,
+    # The idempotency, duplicate-text and rate-limit lookups ride along: one round trip instead of four.
+    select(_comments.c.id)
+    .where(_comments.c.policy_id == _policies.c.id, _comments.c.idempotency_key == bindparam("idempotency_key"))
+    .scalar_subquery()
+    .label("first_submission"),
+    select(_comments.c.id)
+    .where(_comments.c.policy_id == _policies.c.id, _comments.c.text_hash == bindparam("text_hash"))
+    .limit(1)
+    .scalar_subquery()
+    .label("duplicate_of"),
+    _attempts.c.subject_hash.label("attempt_subject"),
+    _attempts.c.policy_id.label("attempt_policy_id"),
+    _attempts.c.at.label("attempt_at"),
+)
+# one row per recent attempt of the submitter (usually none: then one row with NULL attempt columns)
+_SUBMISSION_FROM = _policies.outerjoin(_attempts, recent_attempts_condition(_policies.c.id))
 _POLICY_FOR_SUBMISSION = (
-    select(
-        _policies.c.id,
-        _policies.c.state,
-        _policies.c.current_version,
-        _policies.c.open_at,
-        _policies.c.close_at,
-        _policies.c.published_at,
-        _policies.c.time_zone,
-        # The idempotency, duplicate-text and rate-limit lookups ride along: one round trip instead of four.
-        select(_comments.c.id)
-        .where(_comments.c.policy_id == _policies.c.id, _comments.c.idempotency_key == bindparam("idempotency_key"))
-        .scalar_subquery()
-        .label("first_submission"),
-        select(_comments.c.id)
-        .where(_comments.c.policy_id == _policies.c.id, _comments.c.text_hash == bindparam("text_hash"))
-        .limit(1)
-        .scalar_subquery()
-        .label("duplicate_of"),
-        _attempts.c.subject_hash.label("attempt_subject"),
-        _attempts.c.policy_id.label("attempt_policy_id"),
-        _attempts.c.at.label("attempt_at"),
-    )
-    # one row per recent attempt of the submitter (usually none: then one row with NULL attempt columns)
-    .select_from(_policies.outerjoin(_attempts, recent_attempts_condition(_policies.c.id)))
+    select(*_SUBMISSION_COLUMNS, null().label("new_comment_id"))
+    .select_from(_SUBMISSION_FROM)
+    .where(_policies.c.id == bindparam("policy_id"))
+)
+# PostgreSQL also hands out the new comment's id from its sequence, so the comment row, its transition and its event
+# can be written together without waiting for an INSERT ... RETURNING. A CTE with a volatile function is materialised,
+# so the id is drawn once per query, not once per attempt row. Submissions refused afterwards leave a gap in the ids,
+# as a rolled-back insert would.
+_NEW_COMMENT_ID = select(func.nextval(func.pg_get_serial_sequence(_comments.name, _comments.c.id.name))
+                         .label("new_comment_id")).cte("new_comment")
+_POLICY_FOR_SUBMISSION_WITH_ID = (
+    select(*_SUBMISSION_COLUMNS, _NEW_COMMENT_ID.c.new_comment_id)
+    .select_from(_NEW_COMMENT_ID.join(_SUBMISSION_FROM, true()))
     .where(_policies.c.id == bindparam("policy_id"))
 )
 _INSERT_COMMENT = insert(_comments)
-_INSERT_CONTACT = insert(CommentContact.__table__)
-_INSERT_TRANSITION = insert(CommentTransition.__table__)
+_contacts, _transitions = CommentContact.__table__, CommentTransition.__table__
 
 
 def _policy_for_submission(
     session: Session, policy_id: int, idempotency_key: str | None, text_hash: str, subjects: list[str], now: dt.datetime
 ):
     """The published policy's window fields, the comment already sent with this idempotency key (if any), whether
-    its comments already hold this text, and the submitters' recent attempts; NotFound when there is no such
-    published policy."""
+    its comments already hold this text, the submitters' recent attempts and (on PostgreSQL) the id for a new
+    comment; NotFound when there is no such published policy."""
     if not isinstance(policy_id, int) or not (0 < policy_id <= MAX_ID):
         raise NotFound(f"policy {policy_id} not found")
-    rows = session.connection().execute(_POLICY_FOR_SUBMISSION, {
+    connection = session.connection()
+    statement = _POLICY_FOR_SUBMISSION_WITH_ID if connection.dialect.name == "postgresql" else _POLICY_FOR_SUBMISSION
+    rows = connection.execute(statement, {
         "policy_id": policy_id, "idempotency_key": idempotency_key or None, "text_hash": text_hash,
         **recent_attempts_params(subjects, now),
     }).all()
@@ -924,7 +940,7 @@ def submit_comment(
         waits = waits_from_attempts(attempts, subjects, policy.id, now)
         if waits:
             raise RateLimited(max(waits.values()))
-        record_attempt(uow.session, subjects, policy.id, now)
+        uow.add_rows(_attempts, attempt_rows(subjects, policy.id, now))
 
         language = command.language or detect_language(text)
         redacted = redact_personal_data(text, marker_language=language)
@@ -937,7 +953,7 @@ def submit_comment(
         if policy.duplicate_of is not None:
             flags.append("duplicate")
         receipt = {
-            "comment_id": None,
+            "comment_id": policy.new_comment_id,
             "reference": f"C{now:%y%m%d}-{secrets.token_hex(4).upper()}",
             "policy_id": policy.id,
             "version": policy.current_version,
@@ -946,31 +962,67 @@ def submit_comment(
             "state": "pending",
             "created_at": now,
         }
-        connection = uow.session.connection()
+        comment_row = {
+            "reference": receipt["reference"],
+            "policy_id": policy.id,
+            "version_number": policy.current_version,
+            "clause_id": clause.id if clause else None,
+            "clause_number": receipt["clause_number"],
+            "stance": command.stance,
+            "original_text": text,
+            "public_text": redacted.text,
+            "display_name": display_name,
+            "language": language,
+            "state": "pending",
+            "flags": flags,
+            "flagged": bool(flags),
+            "text_hash": text_hash,
+            "channel": command.channel,
+            "site_key": command.site_key,
+            "source_url": command.source_url,
+            "idempotency_key": command.idempotency_key,
+            "submitter_hash": subjects[0] if subjects else None,
+            "created_at": now,
+            "support_count": 0,
+        }
         try:
-            inserted = connection.execute(_INSERT_COMMENT, {
-                "reference": receipt["reference"],
-                "policy_id": policy.id,
-                "version_number": policy.current_version,
-                "clause_id": clause.id if clause else None,
-                "clause_number": receipt["clause_number"],
-                "stance": command.stance,
-                "original_text": text,
-                "public_text": redacted.text,
-                "display_name": display_name,
-                "language": language,
-                "state": "pending",
-                "flags": flags,
-                "flagged": bool(flags),
-                "text_hash": text_hash,
-                "channel": command.channel,
-                "site_key": command.site_key,
-                "source_url": command.source_url,
-                "idempotency_key": command.idempotency_key,
-                "submitter_hash": subjects[0] if subjects else None,
-                "created_at": now,
-                "support_count": 0,
-            })
+            if receipt["comment_id"] is None:
+                # no id handed out (SQLite): insert now to learn it; an in-process database costs no round trip
+                inserted = uow.session.connection().execute(_INSERT_COMMENT, comment_row)
+                receipt["comment_id"] = inserted.inserted_primary_key[0]
+            else:
+                uow.add_rows(_comments, [{"id": receipt["comment_id"], **comment_row}])
+            comment_id = receipt["comment_id"]
+            if command.contact:
+                contact = command.contact.strip()
+                uow.add_rows(_contacts, [{
+                    "comment_id": comment_id, "kind": _contact_kind(contact), "value": contact,
+                    "consent": bool(command.contact_consent), "created_at": now,
+                }])
+            uow.add_rows(_transitions, [{
+                "comment_id": comment_id, "at": now, "from_state": None, "to_state": "pending",
+            }])
+            uow.emit(
+                ev.COMMENT_SUBMITTED,
+                {
+                    "comment_id": comment_id,
+                    "reference": receipt["reference"],
+                    "policy_id": policy.id,
+                    "version": receipt["version"],
+                    "clause_number": receipt["clause_number"],
+                    "stance": command.stance,
+                    "status": "pending",
+                    "text": redacted.text,
+                    "display_name": display_name,
+                    "language": language,
+                    "channel": command.channel,
+                    "site_key": command.site_key,
+                    "source_url": command.source_url,
+                    "flags": flags,
+                    "created_at": now,
+                },
+            )
+            uow.commit()
         except IntegrityError:
             # A concurrent retry with the same idempotency key won the race: answer with its receipt.
             uow.rollback()
@@ -978,37 +1030,6 @@ def submit_comment(
             if first is None:
                 raise
             return _receipt(first)
-        comment_id = receipt["comment_id"] = inserted.inserted_primary_key[0]
-        if command.contact:
-            contact = command.contact.strip()
-            connection.execute(_INSERT_CONTACT, {
-                "comment_id": comment_id, "kind": _contact_kind(contact), "value": contact,
-                "consent": bool(command.contact_consent), "created_at": now,
-            })
-        connection.execute(_INSERT_TRANSITION, {
-            "comment_id": comment_id, "at": now, "from_state": None, "to_state": "pending",
-        })
-        uow.emit(
-            ev.COMMENT_SUBMITTED,
-            {
-                "comment_id": comment_id,
-                "reference": receipt["reference"],
-                "policy_id": policy.id,
-                "version": receipt["version"],
-                "clause_number": receipt["clause_number"],
-                "stance": command.stance,
-                "status": "pending",
-                "text": redacted.text,
-                "display_name": display_name,
-                "language": language,
-                "channel": command.channel,
-                "site_key": command.site_key,
-                "source_url": command.source_url,
-                "flags": flags,
-                "created_at": now,
-            },
-        )
-        uow.commit()
         return receipt
 
 

@@ -124,9 +124,14 @@ def check_and_record(session: Session, subjects: Iterable[str], policy_id: int, 
     record(session, subjects, policy_id, now)
 
 
+def attempt_rows(subjects: Iterable[str], policy_id: int, now: dt.datetime) -> list[dict]:
+    """The rows that count a submission against each subject (for a caller that writes them with other rows)."""
+    return [{"subject_hash": subject, "policy_id": policy_id, "at": now} for subject in dict.fromkeys(subjects)]
+
+
 def record(session: Session, subjects: Iterable[str], policy_id: int, now: dt.datetime) -> None:
     """Count a submission against each subject (after its limits were checked with the same `now`)."""
-    rows = [{"subject_hash": subject, "policy_id": policy_id, "at": now} for subject in dict.fromkeys(subjects)]
+    rows = attempt_rows(subjects, policy_id, now)
     if rows:
         session.connection().execute(_RECORD_ATTEMPT, rows)
 

@@ -2,7 +2,8 @@
 
 Each RPC method is the same three steps (DESIGN.md convention 2): load the payload with the use case's marshmallow
 schema into a command, call the domain handler with a fresh unit of work (and the actor for staff use cases), return
-the handler's plain dict. The table below is the whole service; the rules live in consultation/.
+the handler's plain dict. The table below is the whole service; the rules live in consultation/. A call whose
+database connection was lost before it committed runs once more (services.dependencies.retry_if_connection_lost).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from consultation.accounts import Actor
 from consultation.events import EVENT_SCHEMAS
 from consultation.model import OutboxMessage
 from search.events import LINKS_SUGGESTED
-from services.dependencies import UnitOfWork
+from services.dependencies import UnitOfWork, retry_if_connection_lost
 from services.health import database_ok
 from services.messaging import reliable_event_handler
 
@@ -53,8 +54,8 @@ def use_case(handler, schema_factory=None, *, staff=False, hashed=False, optiona
         if hashed:
             kwargs["hash_secret"] = self.secrets
         if command is None:
-            return handler(self.uow(), **kwargs)
-        return handler(self.uow(), command, **kwargs)
+            return retry_if_connection_lost(self.uow, lambda: handler(self.uow(), **kwargs))
+        return retry_if_connection_lost(self.uow, lambda: handler(self.uow(), command, **kwargs))
 
     method.__name__ = handler.__name__
     method.__doc__ = handler.__doc__
@@ -128,22 +129,28 @@ class ConsultationService:
 
     @rpc
     def list_users(self, payload=None, actor=None):
-        return accounts.list_users(self.uow(), c.ListUsers(**(payload or {})), actor=_actor(actor))
+        command = c.ListUsers(**(payload or {}))
+        return retry_if_connection_lost(self.uow, lambda: accounts.list_users(self.uow(), command,
+                                                                                actor=_actor(actor)))
 
     @rpc
     def get_site_key(self, key):
-        return accounts.get_site_key(self.uow(), c.GetSiteKey(key=str(key)))
+        return retry_if_connection_lost(self.uow, lambda: accounts.get_site_key(self.uow(), c.GetSiteKey(key=str(key))))
 
     @rpc
     def authenticate(self, payload):
         credentials = schemas.load_command(schemas.LoginSchema(), payload or {})
-        return accounts.authenticate(self.uow(), credentials["username"], credentials["password"])
+        return retry_if_connection_lost(self.uow, lambda: accounts.authenticate(
+            self.uow(), credentials["username"], credentials["password"]))
 
     @rpc
     def approved_comments_csv(self, policy_id, offset=0, limit=2000):
         """A slice of the approved-comments CSV (header first); the gateway streams the slices."""
+        return retry_if_connection_lost(self.uow, lambda: self._csv_slice(int(policy_id), offset, limit))
+
+    def _csv_slice(self, policy_id, offset, limit):
         lines = []
-        for index, line in enumerate(report.iter_approved_comments_csv(self.uow(), int(policy_id))):
+        for index, line in enumerate(report.iter_approved_comments_csv(self.uow(), policy_id)):
             if index < offset:
                 continue
             if len(lines) >= limit:

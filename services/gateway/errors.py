@@ -44,6 +44,7 @@ ERROR_TABLE: list[tuple[str, int, str]] = [
     ("newsfeed.exceptions.NotFound", 404, "not_found"),
     ("newsfeed.exceptions.FeedAlreadyExists", 409, "conflict"),
     ("search.queries.InvalidSearchQuery", 400, "invalid_query"),
+    ("services.kernel.db.DatabaseUnavailable", 503, "database_unavailable"),
 ]
 
 

@@ -47,6 +47,7 @@ from services.gateway.base import GatewayBase
 from services.gateway.http import route
 from services.gateway.templating import environment, gettext_for
 from services.gateway.widget_cache import Page, RenderCache, placeholder
+from services.kernel.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -586,7 +587,7 @@ class WidgetRoutes(GatewayBase):
         except NotFound:
             return self._post_error(request, policy_id, None, language, wants_json, 404, "not_found",
                                     _("This consultation is not available here."))
-        except (RpcTimeout, eventlet.Timeout):
+        except (RpcTimeout, eventlet.Timeout, DatabaseUnavailable):
             return self._post_error(request, policy_id, None, language, wants_json, 503, "service_timeout",
                                     _("We could not reach the consultation service. Please try again shortly."))
         except Exception:  # noqa: BLE001 - a reader gets a sentence, the log gets the trace

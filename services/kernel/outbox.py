@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 from marshmallow.utils import missing
-from sqlalchemy import Index, Integer, String, Text, insert, select, update
+from sqlalchemy import Index, Integer, String, Table, Text, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
 from .db import UtcDateTime, transaction_lock, utcnow
@@ -72,21 +72,85 @@ def _payload_errors(schema: Schema, body: dict) -> dict:
     return errors
 
 
+_PLAIN_INSERTS: dict[Table, Any] = {}
+
+
+def _plain_insert(table: Table):
+    # Built once per table: a statement object memoises its cache key.
+    statement = _PLAIN_INSERTS.get(table)
+    if statement is None:
+        statement = _PLAIN_INSERTS[table] = insert(table)
+    return statement
+
+
+# Combined insert statements by shape (each row's table and columns): a handful of shapes recur, each built once.
+_COMBINED_INSERTS: dict[tuple, Any] = {}
+_COMBINED_INSERTS_MAX = 256
+
+
+def _with_python_defaults(table: Table, rows: list[dict]) -> list[dict]:
+    """Rows with the column defaults computed in Python (default=...) filled in, as an executemany would.
+
+    A multi-row VALUES of bound parameters leaves them out; server-side defaults still apply to absent columns.
+    """
+    defaults = [column for column in table.c if column.name not in rows[0] and column.default is not None
+                and (column.default.is_scalar or column.default.is_callable)]
+    if not defaults:
+        return rows
+    filled = []
+    for row in rows:
+        row = dict(row)
+        for column in defaults:
+            default = column.default
+            row[column.name] = default.arg if default.is_scalar else default.arg(None)
+        filled.append(row)
+    return filled
+
+
+def _combined_insert(writes: list[tuple[Table, list[dict]]]) -> tuple[Any, dict]:
+    """One INSERT statement for rows of several tables (PostgreSQL's data-modifying CTEs) and its parameters.
+
+    Sub-statements in WITH all run, in one snapshot, whether or not the main statement refers to them; foreign keys
+    between the rows are checked at the end of the statement, so a child row may sit beside its parent. Each row is
+    a single-row INSERT of its own: SQLAlchemy caches the compiled form of those, not of multi-row VALUES.
+    """
+    rows = [(table, row) for table, table_rows in writes for row in _with_python_defaults(table, table_rows)]
+    shape = tuple((table, tuple(row)) for table, row in rows)
+    params = {f"r{index}_{column}": value for index, (_, row) in enumerate(rows) for column, value in row.items()}
+    statement = _COMBINED_INSERTS.get(shape)
+    if statement is None:
+        inserts = [
+            insert(table).values({column: bindparam(f"r{index}_{column}", type_=table.c[column].type)
+                                  for column in columns})
+            for index, (table, columns) in enumerate(shape)
+        ]
+        statement = inserts[-1].add_cte(*(ins.cte(f"r{index}") for index, ins in enumerate(inserts[:-1])))
+        if len(_COMBINED_INSERTS) >= _COMBINED_INSERTS_MAX:
+            _COMBINED_INSERTS.clear()
+        _COMBINED_INSERTS[shape] = statement
+    return statement, params
+
+
 class SqlUnitOfWork:
-    """One transaction over a service's database, with staged outbox events.
+    """One transaction over a service's database, with staged outbox events and staged append-only rows.
 
     Use as `with uow: ...; uow.commit()`. Leaving the block without commit rolls back, events included. Staged events
-    are written when `commit()` runs, in one statement, so commit through the unit of work, not its session.
+    and rows are written when `commit()` runs, so commit through the unit of work, not its session.
+
+    `commit_started` turns true when a COMMIT was sent: from then on a lost connection leaves the outcome unknown,
+    before it the server has rolled the transaction back (see services.dependencies.retry_if_connection_lost).
     """
 
     def __init__(self, session_factory: sessionmaker, outbox_model: type, event_schemas: Mapping[str, Schema]):
         self._session_factory = session_factory
         self._outbox_model = outbox_model
-        self._insert_outbox_rows = insert(outbox_model.__table__)
+        self._outbox_table = outbox_model.__table__
         self._event_schemas = event_schemas
         self._staged_rows: list[dict] = []
+        self._staged_inserts: list[tuple[Table, list[dict]]] = []
         self.session: Session | None = None
         self.committed_events: list[tuple[str, dict]] = []
+        self.commit_started = False
 
     def __enter__(self):
         self._lock = transaction_lock(self._session_factory.kw["bind"])
@@ -94,11 +158,13 @@ class SqlUnitOfWork:
         self.session = self._session_factory()
         self.committed_events = []
         self._staged_rows = []
+        self._staged_inserts = []
         return self
 
     def __exit__(self, *exc):
         try:
             self._staged_rows = []
+            self._staged_inserts = []
             self.session.rollback()
         finally:
             self.session.close()
@@ -127,16 +193,44 @@ class SqlUnitOfWork:
         self.committed_events.append((event_type, body))
         return body
 
+    def add_rows(self, table: Table, rows: list[dict]) -> None:
+        """Stage append-only rows of `table` (every row with the same keys), inserted when `commit()` runs.
+
+        For rows nothing reads back in this transaction. They go after the rows added through the ORM; on PostgreSQL
+        all staged rows, with the outbox row when there is one event, reach the server as one statement whose parts
+        run in no set order (ids drawn from sequences need not follow the staging order); elsewhere each staged batch
+        is one executemany (an in-process database has no round trips to save). Constraint errors (IntegrityError)
+        therefore surface from `commit()`.
+        """
+        if rows:
+            self._staged_inserts.append((table, rows))
+
     def commit(self):
-        if self._staged_rows:
-            # Core executemany: the rows are append-only and the relay reads them back, so the ORM's identity map
-            # and per-row primary key fetches would be pure overhead.
-            rows, self._staged_rows = self._staged_rows, []
-            self.session.execute(self._insert_outbox_rows, rows)
+        # Core inserts: the rows are append-only and the relay reads the outbox back, so the ORM's identity map and
+        # per-row primary key fetches would be pure overhead.
+        writes, self._staged_inserts = self._staged_inserts, []
+        events, self._staged_rows = self._staged_rows, []
+        if writes:
+            self.session.flush()  # rows added through the ORM go first: staged rows may refer to them
+            connection = self.session.connection()
+            if connection.dialect.name == "postgresql":
+                # Several events keep their own statement: the relay publishes in sequence order, which one
+                # statement's parts would not keep.
+                if len(events) == 1:
+                    writes.append((self._outbox_table, events))
+                    events = []
+                connection.execute(*_combined_insert(writes))
+            else:
+                for table, rows in writes:
+                    connection.execute(_plain_insert(table), rows)
+        if events:
+            self.session.connection().execute(_plain_insert(self._outbox_table), events)
+        self.commit_started = True
         self.session.commit()
 
     def rollback(self):
         self._staged_rows = []
+        self._staged_inserts = []
         self.session.rollback()
         self.committed_events = []
 
@@ -146,12 +240,14 @@ def relay_pending(
     outbox_model: type,
     publish: Callable[[str, dict], None],
     batch_size: int = 200,
+    confirm: Callable[[], None] | None = None,
 ) -> int:
     """Publish unsent outbox rows in creation order and mark them sent. Returns how many were published.
 
     Rows are marked in one statement per batch; if publishing fails part-way, the rows already published are marked
     and the rest wait for the next run, so ordering holds and nothing is lost (a crash between publishing and marking
-    publishes a row twice, which consumers tolerate).
+    publishes a row twice, which consumers tolerate). With `confirm` (waits until the broker has accepted everything
+    `publish` sent, or raises), rows are marked only once it returns; if it raises, none of the run's rows are.
     """
     with session_factory() as session:
         rows = session.execute(
@@ -166,10 +262,21 @@ def relay_pending(
                 publish(event_type, json.loads(payload))
                 published.append(seq)
         finally:
-            if published:
-                with transaction_lock(session.get_bind()):
-                    session.execute(
-                        update(outbox_model).where(outbox_model.seq.in_(published)).values(sent_at=utcnow())
-                    )
-                    session.commit()
+            if published and confirm is not None:
+                try:
+                    confirm()
+                except Exception:
+                    published = []
+                    raise
+                finally:
+                    _mark_sent(session, outbox_model, published)
+            else:
+                _mark_sent(session, outbox_model, published)
     return len(published)
+
+
+def _mark_sent(session: Session, outbox_model: type, seqs: list[int]) -> None:
+    if seqs:
+        with transaction_lock(session.get_bind()):
+            session.execute(update(outbox_model).where(outbox_model.seq.in_(seqs)).values(sent_at=utcnow()))
+            session.commit()

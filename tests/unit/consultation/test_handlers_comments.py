@@ -5,8 +5,10 @@ from sqlalchemy import select
 
 from consultation import commands as c
 from consultation import handlers
+from consultation.events import EVENT_SCHEMAS
 from consultation.exceptions import NotFound, PayloadTooLarge, RateLimited, ValidationFailed, WindowClosed
-from consultation.model import Clause, Comment, CommentContact, CommentTransition, SubmissionAttempt
+from consultation.model import Clause, Comment, CommentContact, CommentTransition, OutboxMessage, SubmissionAttempt
+from services.kernel.outbox import SqlUnitOfWork
 
 from .factories import OFFICER, approve, make_open_policy, make_policy, new_token, outbox, submit
 
@@ -98,6 +100,37 @@ def test_a_retried_submission_with_the_same_idempotency_key_returns_the_first_re
     with uow:
         assert uow.session.query(Comment).count() == 1
     assert len(outbox(uow, "comment_submitted")) == 1
+
+
+def test_a_retry_that_races_the_first_submission_returns_the_first_receipt(uow, clock, policy, monkeypatch):
+    """The retry's lookup finds no first submission; the first commits before the retry writes: one comment."""
+    rival = SqlUnitOfWork(uow._session_factory, OutboxMessage, EVENT_SCHEMAS)
+    first, raced = {}, []
+    real_detect_language = handlers.detect_language
+
+    def first_submission_commits_meanwhile(text):
+        if not raced:
+            raced.append(True)
+            first.update(submit(rival, clock, policy["policy_id"], idempotency_key="race-1", text="先到的意见"))
+        return real_detect_language(text)
+
+    monkeypatch.setattr(handlers, "detect_language", first_submission_commits_meanwhile)
+    retry = submit(uow, clock, policy["policy_id"], idempotency_key="race-1", text="先到的意见")
+    assert first and retry == first
+    with uow:
+        assert uow.session.scalars(select(Comment.id)).all() == [first["comment_id"]]
+        assert uow.session.query(CommentTransition).count() == 1
+        assert uow.session.query(SubmissionAttempt).count() == 1  # the retry's attempt rolled back with it
+    assert [event["comment_id"] for event in outbox(uow, "comment_submitted")] == [first["comment_id"]]
+
+
+def test_a_regular_commenter_s_recent_submissions_do_not_use_up_comment_ids(uow, clock, policy):
+    token = new_token()
+    ids = []
+    for _ in range(4):  # each submission finds the earlier ones among the token's recent attempts
+        ids.append(submit(uow, clock, policy["policy_id"], voter_token=token)["comment_id"])
+        clock.advance(seconds=4)
+    assert ids == list(range(ids[0], ids[0] + 4))
 
 
 def test_the_same_idempotency_key_on_another_policy_is_a_new_comment(uow, clock, policy):

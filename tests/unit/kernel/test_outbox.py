@@ -156,3 +156,34 @@ def test_events_staged_before_a_rollback_are_not_written_by_a_later_commit(facto
     seen = []
     relay_pending(factory, OutboxMessage, lambda name, body: seen.append(body["thing_id"]))
     assert seen == ["kept"]
+
+
+def test_with_a_broker_confirm_rows_are_marked_sent_only_once_the_broker_confirmed_them(factory):
+    make_things(factory, "1", "2")
+    sent = []
+
+    def refuse():
+        raise ConnectionError("no confirm from the broker")
+
+    with pytest.raises(ConnectionError):
+        relay_pending(factory, OutboxMessage, lambda name, body: sent.append(body["thing_id"]), confirm=refuse)
+    assert sent == ["1", "2"]
+    confirmed = []
+    assert relay_pending(factory, OutboxMessage, lambda name, body: sent.append(body["thing_id"]),
+                         confirm=lambda: confirmed.append(len(sent))) == 2  # published again, then confirmed once
+    assert sent == ["1", "2", "1", "2"] and confirmed == [4]
+    assert relay_pending(factory, OutboxMessage, lambda *a: None, confirm=lambda: None) == 0
+
+
+def test_with_a_broker_confirm_a_failure_part_way_marks_only_what_the_broker_confirmed(factory):
+    make_things(factory, "1", "2", "3")
+
+    def flaky(name, body):
+        if body["thing_id"] == "2":
+            raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        relay_pending(factory, OutboxMessage, flaky, confirm=lambda: None)
+    seen = []
+    assert relay_pending(factory, OutboxMessage, lambda name, body: seen.append(body["thing_id"])) == 2
+    assert seen == ["2", "3"]
