@@ -138,7 +138,8 @@ def index_article(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
     ctx.backend.upsert([indexing.article_document(payload)])
     ctx.profiles.sync(ctx.unit_of_work)
     analysed = analyse_article(
-        payload["title"], payload.get("text") or payload.get("summary") or "", article_id=str(payload["id"])
+        payload["title"], payload.get("text") or payload.get("summary") or "", article_id=str(payload["id"]),
+        published=payload.get("published_at"),
     )
     matches = ctx.profiles.match(analysed, top_k=ARTICLE_LINKS)
     if not matches:
@@ -191,7 +192,8 @@ def _store_profile(ctx, uow, payload, record):
     profile = build_profile(
         str(payload["policy_id"]), int(payload["version"]), payload["title"],
         [(c["number"], c["text"]) for c in clauses] or [(0, payload.get("summary") or payload["title"])],
-        keywords=record.keywords or (), synonyms=record.synonyms or {}, **kwargs,
+        keywords=record.keywords or (), synonyms=record.synonyms or {},
+        dates=[payload.get(name) for name in ("published_at", "open_at", "close_at")], **kwargs,
     )
     record.version = int(payload["version"])
     record.title = payload["title"][:500]

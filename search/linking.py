@@ -22,6 +22,7 @@ friends build the equivalent Elasticsearch request bodies.
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import math
 import re
@@ -97,6 +98,23 @@ LEGISLATIVE_CONTEXT: frozenset[str] = frozenset(
     """.split()
 )
 CONTEXT_BOOST = 0.3  # score multiplier 1.3 for such articles
+
+# Reports of the procedure that makes a policy (readings and votes of the legislature, a presidential order; an
+# executive meeting of the government, a decree) cluster around the policy's own dates: publication, consultation
+# window, adoption. Such a report often lists a dozen drafts and says little about any of them, so its words are weak
+# evidence; its date is not. Among reports of the procedure of the policy's own kind, nearness to one of its dates
+# multiplies the score by up to 1 + TIME_BOOST (decaying with TIME_SCALE_DAYS). Time only orders candidates: whether
+# an article passes a profile's threshold is decided on its words alone.
+PROCEDURE_MARKERS: dict[str, tuple[str, ...]] = {
+    # a numbered session of the legislature or of its standing committee, its chairpersons' meeting, a presidential
+    # order: not a mere mention of the standing committee (a State Council meeting "submits a draft to" it)
+    "legislature": ("人大常委会第", "人民代表大会第", "委员长会议", "主席令"),  # laws (…法, …法典)
+    "government": ("常务会议", "国务院令", "政府令"),  # regulations, rules and other policies
+}
+LAW_SUFFIXES = ("法", "法典")
+NOT_LAW_SUFFIXES = ("办法", "方法", "做法")  # 管理办法 is a government rule, not a law
+TIME_BOOST = 12.0
+TIME_SCALE_DAYS = 20.0
 
 _NUMBERING = re.compile(r"^[第]?[0-9一二三四五六七八九十百千零〇两]+[条章节款项目]?$")
 _NAME_PREFIXES = ("中华人民共和国",)
@@ -208,6 +226,12 @@ class InterestProfile:
     threshold: float = DEFAULT_THRESHOLD
     phrases: dict[str, float] = field(default_factory=dict)  # normalised strings matched verbatim (names, keywords)
     title: str = ""
+    dates: list[str] = field(default_factory=list)  # ISO dates of the policy (published, window, adopted)
+    procedure: str = ""  # which procedure makes it: a key of PROCEDURE_MARKERS ("" = none known)
+    _days: tuple[dt.date, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._days = tuple(dt.date.fromisoformat(value) for value in self.dates)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +244,8 @@ class InterestProfile:
             "synonyms": {term: list(alternatives) for term, alternatives in self.synonyms.items()},
             "phrases": dict(self.phrases),
             "threshold": self.threshold,
+            "dates": list(self.dates),
+            "procedure": self.procedure,
         }
 
     @classmethod
@@ -228,10 +254,16 @@ class InterestProfile:
         for name, kind in (("policy_id", str), ("version", int), ("terms", dict)):
             if not isinstance(data.get(name), kind):
                 errors[name] = f"required, must be {kind.__name__}"
+        try:
+            dates = _iso_dates(data.get("dates") or ())
+        except LinkingError as exc:
+            errors.update(exc.fields)
         if errors:
             raise LinkingError(errors)
         return cls(
             policy_id=data["policy_id"],
+            dates=dates,
+            procedure=str(data.get("procedure") or _procedure_kind(data.get("title") or "")),
             version=data["version"],
             title=data.get("title", ""),
             terms={str(term): float(weight) for term, weight in data["terms"].items()},
@@ -244,6 +276,38 @@ class InterestProfile:
             phrases={str(phrase): float(weight) for phrase, weight in data.get("phrases", {}).items()},
             threshold=float(data.get("threshold", DEFAULT_THRESHOLD)),
         )
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """A calendar date from a date, a datetime or an ISO 8601 string (date or date-time); None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise LinkingError({"date": "must be a date, a datetime or an ISO 8601 string"})
+
+
+def _iso_dates(values: Iterable[Any]) -> list[str]:
+    if isinstance(values, (str, dt.date)):
+        values = [values]
+    days = {day for day in (_as_date(value) for value in values) if day is not None}
+    return [day.isoformat() for day in sorted(days)]
+
+
+def _procedure_kind(title: str) -> str:
+    """The procedure that makes a policy with this title: "legislature" for a law, "government" otherwise."""
+    names = policy_names(title) if normalise(title) else []
+    if not names:
+        return ""
+    name = names[0]
+    return "legislature" if name.endswith(LAW_SUFFIXES) and not name.endswith(NOT_LAW_SUFFIXES) else "government"
 
 
 def _profile_tokens(text: str) -> list[str]:
@@ -317,13 +381,16 @@ def build_profile(
     threshold: float = DEFAULT_THRESHOLD,
     max_terms: int | None = None,
     max_clause_terms: int | None = None,
+    dates: Iterable[Any] = (),
 ) -> InterestProfile:
     """Build the interest profile of one policy version from its title and numbered clauses.
 
     ``background`` supplies idf (defaults to jieba's general table); ``policy_stats`` (optional) discounts words
     shared by most policies; ``keywords`` are the editor's and weigh most;
     ``synonyms`` maps a term to equivalent wordings (医保 → 医疗保障) matched as well, slightly weaker; they add to
-    the built-in table of search.synonyms. ``profile.synonyms`` keeps the ones that applied.
+    the built-in table of search.synonyms. ``profile.synonyms`` keeps the ones that applied. ``dates`` are the
+    policy's own dates (publication, consultation window, adoption): reports of legislative procedure near them rank
+    higher.
     """
     max_terms = DEFAULT_MAX_TERMS if max_terms is None else max_terms
     max_clause_terms = DEFAULT_MAX_CLAUSE_TERMS if max_clause_terms is None else max_clause_terms
@@ -348,6 +415,10 @@ def build_profile(
         errors["threshold"] = "must be a non-negative number"
     if max_terms < 1:
         errors["max_terms"] = "must be at least 1"
+    try:
+        iso_dates = _iso_dates(dates)
+    except LinkingError:
+        errors["dates"] = "must be dates, datetimes or ISO 8601 strings"
     if errors:
         raise LinkingError(errors)
     keywords, aliases = list(keywords), list(aliases)
@@ -412,6 +483,8 @@ def build_profile(
         synonyms=applied_synonyms,
         threshold=threshold,
         phrases=phrases,
+        dates=iso_dates,
+        procedure=_procedure_kind(title),
     )
 
 
@@ -438,11 +511,20 @@ class AnalysedArticle:
     length: int  # tokens, for length normalisation
     legislative_context: bool = False  # the article reports on law-making or enforcement
     cited_in_title: tuple[str, ...] = ()  # 《…》 titles the headline cites
+    published: dt.date | None = None
+    procedures: frozenset[str] = frozenset()  # kinds of policy-making procedure it reports (PROCEDURE_MARKERS)
 
 
-def analyse_article(title: str, text: str, article_id: str | None = None) -> AnalysedArticle:
+def analyse_article(
+    title: str, text: str, article_id: str | None = None, published: Any = None
+) -> AnalysedArticle:
+    """Analyse an article once for matching; ``published`` (date, datetime or ISO string) is optional."""
     if not isinstance(title, str) or not isinstance(text, str):
         raise LinkingError({"article": "title and text must be strings"})
+    try:
+        published_on = _as_date(published)
+    except LinkingError:
+        raise LinkingError({"published": "must be a date, a datetime or an ISO 8601 string"}) from None
     title_tokens = tokenize(title, drop_stopwords=True, search_mode=True)
     body_tokens = tokenize(text, drop_stopwords=True, search_mode=True)
     freqs: dict[str, float] = dict(Counter(body_tokens))
@@ -456,6 +538,12 @@ def analyse_article(title: str, text: str, article_id: str | None = None) -> Ana
         length=len(title_tokens) + len(body_tokens),
         legislative_context=not LEGISLATIVE_CONTEXT.isdisjoint(freqs),
         cited_in_title=tuple(_CITED_TITLE.findall(normalise(title))),
+        published=published_on,
+        procedures=frozenset(
+            kind
+            for kind, markers in PROCEDURE_MARKERS.items()
+            if any(marker in title or marker in text for marker in markers)
+        ),
     )
 
 
@@ -467,6 +555,14 @@ def _article_factor(profile: InterestProfile, article: AnalysedArticle) -> float
     ):
         factor *= OTHER_POLICY_FACTOR
     return factor
+
+
+def _temporal_factor(profile: InterestProfile, article: AnalysedArticle) -> float:
+    """Multiplier for a procedure report near one of the policy's dates (1.0 for anything else)."""
+    if article.published is None or not profile._days or profile.procedure not in article.procedures:
+        return 1.0
+    distance = min(abs((article.published - day).days) for day in profile._days)
+    return 1.0 + TIME_BOOST * math.exp(-distance / TIME_SCALE_DAYS)
 
 
 def _names_of(profile: InterestProfile) -> list[str]:
@@ -492,9 +588,12 @@ class LinkSuggestion:
     policy_id: str
     score: float
     clause_number: str | None
-    matched_terms: dict[str, float]  # term or phrase → its contribution to the score, largest first
+    matched_terms: dict[str, float]  # term or phrase → its contribution to the evidence, largest first
     article_id: str | None = None
     version: int | None = None
+    # What the article's words say (the sum of matched_terms), compared with the threshold; ``score`` is the evidence
+    # times the temporal factor and orders suggestions.
+    evidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -558,26 +657,30 @@ def score_article(
     norm = _length_norm(article, average_length)
     contributions = _contributions(profile, article, norm)
     ordered = dict(sorted(contributions.items(), key=lambda item: (-item[1], item[0])))
+    evidence = sum(ordered.values())
     return LinkSuggestion(
         policy_id=profile.policy_id,
         version=profile.version,
         article_id=article.article_id,
-        score=sum(ordered.values()),
+        score=evidence * _temporal_factor(profile, article),
         clause_number=_best_clause(profile, article, norm) if ordered else None,
         matched_terms=ordered,
+        evidence=evidence,
     )
 
 
-ArticleInput = AnalysedArticle | tuple[str, str, str]
+ArticleInput = AnalysedArticle | tuple[str, str, str] | tuple[str, str, str, Any]
 
 
 def _as_analysed(article: ArticleInput) -> AnalysedArticle:
     if isinstance(article, AnalysedArticle):
         return article
-    if isinstance(article, (tuple, list)) and len(article) == 3:
-        article_id, title, text = article
-        return analyse_article(title, text, article_id=str(article_id))
-    raise LinkingError({"articles": "each article must be (article_id, title, text) or an AnalysedArticle"})
+    if isinstance(article, (tuple, list)) and len(article) in (3, 4):
+        article_id, title, text, *published = article
+        return analyse_article(title, text, article_id=str(article_id), published=published[0] if published else None)
+    raise LinkingError(
+        {"articles": "each article must be (article_id, title, text[, published]) or an AnalysedArticle"}
+    )
 
 
 def rank_articles_for_policy(
@@ -591,7 +694,7 @@ def rank_articles_for_policy(
     suggestions = []
     for article in articles:
         suggestion = score_article(profile, _as_analysed(article), average_length)
-        if suggestion.score > 0 and suggestion.score >= min_score:
+        if suggestion.evidence > 0 and suggestion.evidence >= min_score:
             suggestions.append(suggestion)
     key = lambda suggestion: (-suggestion.score, suggestion.article_id or "")  # noqa: E731
     if top_k is None:
@@ -698,8 +801,8 @@ class ProfileIndex:
                     del self._phrase_keys[key]
         return True
 
-    def scores(self, article: AnalysedArticle) -> dict[str, float]:
-        """Raw score of every profile sharing anything with the article (no threshold, no explanation)."""
+    def evidence(self, article: AnalysedArticle) -> dict[str, float]:
+        """What the article's words say for every profile sharing anything with it (no threshold, no time)."""
         norm = _length_norm(article, self.average_article_length)
         totals: dict[str, float] = defaultdict(float)
         postings = self._postings
@@ -725,15 +828,27 @@ class ProfileIndex:
                 totals[policy_id] *= _article_factor(profiles[policy_id], article)
         return totals
 
+    def scores(self, article: AnalysedArticle) -> dict[str, float]:
+        """Ranking score of every profile sharing anything with the article: its evidence times the temporal factor
+        (as ``score_article`` computes it), without threshold or explanation."""
+        return self._with_time(article, self.evidence(article))
+
+    def _with_time(self, article: AnalysedArticle, evidence: dict[str, float]) -> dict[str, float]:
+        if not article.procedures or article.published is None:
+            return evidence
+        profiles = self._profiles
+        return {pid: value * _temporal_factor(profiles[pid], article) for pid, value in evidence.items()}
+
     def match_analysed(
         self, article: AnalysedArticle, top_k: int | None = 10, min_score: float | None = None
     ) -> list[LinkSuggestion]:
-        totals = self.scores(article)
+        evidence = self.evidence(article)
+        profiles = self._profiles
         if min_score is None:
-            profiles = self._profiles
-            passing = [(pid, score) for pid, score in totals.items() if score > 0 and score >= profiles[pid].threshold]
+            evidence = {pid: value for pid, value in evidence.items() if value > 0 and value >= profiles[pid].threshold}
         else:
-            passing = [(pid, score) for pid, score in totals.items() if score > 0 and score >= min_score]
+            evidence = {pid: value for pid, value in evidence.items() if value > 0 and value >= min_score}
+        passing = list(self._with_time(article, evidence).items())
         key = lambda item: (-item[1], item[0])  # noqa: E731
         ranked = sorted(passing, key=key) if top_k is None else heapq.nsmallest(top_k, passing, key=key)
         return [

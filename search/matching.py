@@ -114,7 +114,7 @@ def _rank_coverage(
         if not article_id or article_id in by_id:
             continue
         by_id[article_id] = document
-        candidates.append((article_id, document.title, document.body))
+        candidates.append((article_id, document.title, document.body, document.source.get("published_at")))
     ranked = rank_articles_for_policy(
         profile, candidates, top_k=top_k, min_score=profile.threshold, average_length=average_length
     )
@@ -380,7 +380,7 @@ class ElasticsearchProfileMatcher(ProfileMatcher):
             profile = InterestProfile.from_dict(stored)
             suggestion = score_article(profile, article, self.average_article_length)
             floor = profile.threshold if min_score is None else min_score
-            if suggestion.score > 0 and suggestion.score >= floor:
+            if suggestion.evidence > 0 and suggestion.evidence >= floor:
                 suggestions.append(suggestion)
         return _best(suggestions, top_k, key=lambda s: (-s.score, s.policy_id))
 

@@ -130,6 +130,29 @@ def test_policy_published_after_its_coverage_finds_that_coverage(ctx):
     assert [s["article_id"] for s in suggestions] == ["art-1"]
 
 
+def test_a_government_meeting_report_near_the_policy_date_ranks_first_among_equal_coverage(ctx):
+    """The same meeting report, once dated days from the policy's publication and once a year before: the words are
+    equal, so is the evidence; the one near the policy's own date comes first."""
+    report = dict(
+        title="市政府常务会议研究门诊医保报销管理办法",
+        text="市政府召开常务会议，讨论门诊医疗费用医保报销管理办法草案，普通门诊统筹起付标准为在职职工800元。",
+        summary="",
+    )
+    handlers.index_article(ctx, make_article_event(
+        event_id="a-far", id="art-a-far", url="https://news.example/a/far", published_at="2025-10-30T08:00:00+00:00",
+        **report,
+    ))
+    handlers.index_article(ctx, make_article_event(
+        event_id="a-near", id="art-z-near", url="https://news.example/a/near", published_at="2026-10-30T08:00:00+00:00",
+        **report,
+    ))
+    suggestions = handlers.index_policy(ctx, make_policy_event())
+    assert [s["article_id"] for s in suggestions] == ["art-z-near", "art-a-far"]  # a tie would order them a, z
+    assert stored_profile(ctx).dates == ["2026-11-01"] and stored_profile(ctx).procedure == "government"
+    assert suggestions[0]["score"] > suggestions[1]["score"]
+    assert suggestions[0]["matched_terms"] == suggestions[1]["matched_terms"]
+
+
 def stored_profile(ctx, policy_id=7):
     with ctx.session_factory() as session:
         return InterestProfile.from_dict(session.get(PolicyProfileRecord, policy_id).profile["interest"])

@@ -407,3 +407,131 @@ def test_feedback_from_matching_coverage_teaches_the_profile_the_news_wording(ba
 def test_feedback_without_articles_leaves_the_profile_unchanged(background):
     profile = medical_profile(background)
     assert expand_with_feedback(profile, [], background) is profile
+
+
+# --- time: reports of the policy-making procedure near the policy's own dates ---
+
+# An executive meeting of the government: the procedure that makes a regulation (条例) such as the medical one.
+SESSION_REPORT = (
+    "国务院常务会议研究部署多项工作",
+    "会议讨论了医疗保障基金使用监督有关草案和其他几部行政法规草案，研究了参保人员待遇等事项。",
+)
+LEGISLATURE_REPORT = (
+    "十四届全国人大常委会第十次会议在京举行",
+    "会议审议了医疗保障有关法律草案、关于修改其他法律的议案，表决通过了有关决定。参保人员代表列席会议。",
+)
+
+
+def test_profile_dates_accept_dates_datetimes_and_iso_strings_and_survive_a_round_trip(background):
+    import datetime as dt
+
+    profile = medical_profile(
+        background, dates=[dt.date(2025, 4, 30), dt.datetime(2025, 5, 2, 9, tzinfo=dt.UTC), "2025-06-01T08:00:00+08:00", None]
+    )
+    assert profile.dates == ["2025-04-30", "2025-05-02", "2025-06-01"]
+    assert InterestProfile.from_dict(json.loads(json.dumps(profile.to_dict()))).dates == profile.dates
+
+
+def test_bad_dates_are_field_errors(background):
+    with pytest.raises(LinkingError) as error:
+        medical_profile(background, dates=["yesterday"])
+    assert "dates" in error.value.fields
+    with pytest.raises(LinkingError) as error:
+        analyse_article("标题", "正文", published="not a date")
+    assert "published" in error.value.fields
+    with pytest.raises(LinkingError):
+        InterestProfile.from_dict({**medical_profile(background).to_dict(), "dates": ["2025-13-45"]})
+
+
+def test_a_procedure_report_near_the_policy_date_ranks_above_the_same_report_months_away(background):
+    profile = medical_profile(background, dates=["2025-04-30"])
+    near = score_article(profile, analyse_article(*SESSION_REPORT, published="2025-04-28"))
+    far = score_article(profile, analyse_article(*SESSION_REPORT, published="2024-01-10"))
+    undated = score_article(profile, analyse_article(*SESSION_REPORT))
+    assert near.score > far.score >= undated.score
+    # the words are the same: so is the evidence, and what an editor is shown as matched
+    assert near.evidence == pytest.approx(far.evidence) == pytest.approx(undated.score)
+    assert near.matched_terms == far.matched_terms
+
+
+def test_time_does_not_change_the_score_of_an_article_that_reports_no_procedure(background):
+    profile = medical_profile(background, dates=["2025-04-30"])
+    story = ("医保报销", "参保人员医保报销结算更便捷，异地就医直接结算。")
+    assert score_article(profile, analyse_article(*story, published="2025-04-30")).score == pytest.approx(
+        score_article(profile, analyse_article(*story)).score
+    )
+
+
+def test_time_orders_suggestions_but_never_lifts_one_over_the_threshold(background):
+    report = analyse_article(*SESSION_REPORT, published="2025-04-30")
+    evidence = score_article(medical_profile(background, dates=["2025-04-30"]), report).evidence
+    assert 0 < evidence
+    profile = medical_profile(background, dates=["2025-04-30"], threshold=evidence * 1.5)
+    assert score_article(profile, report).score > profile.threshold  # the time-weighted score would pass ...
+    index = ProfileIndex()
+    index.add(profile)
+    assert index.match_analysed(report) == []  # ... but the words alone do not
+    assert rank_articles_for_policy(profile, [report], min_score=profile.threshold) == []
+    lower = medical_profile(background, dates=["2025-04-30"], threshold=evidence * 0.5)
+    index.add(lower)
+    (suggestion,) = index.match_analysed(report)
+    assert suggestion.score == pytest.approx(index.scores(report)[lower.policy_id])
+
+
+def test_index_scores_agree_with_scoring_one_profile_directly_for_a_dated_procedure_report(background):
+    index = ProfileIndex()
+    index.add(medical_profile(background, dates=["2025-04-30"]))
+    index.add(housing_profile(background))
+    report = analyse_article(*SESSION_REPORT, published="2025-05-03")
+    totals = index.scores(report)
+    for policy_id in ("medical-insurance", "housing"):
+        expected = score_article(index.get(policy_id), report, index.average_article_length).score
+        assert totals.get(policy_id, 0.0) == pytest.approx(expected)
+
+
+def test_rank_articles_for_policy_takes_a_publication_date_with_each_article(background):
+    profile = medical_profile(background, dates=["2025-04-30"])
+    near = ("a-near", *SESSION_REPORT, "2025-04-29")
+    far = ("a-far", *SESSION_REPORT, "2023-04-29")
+    ranked = rank_articles_for_policy(profile, [far, near], top_k=None)
+    assert [suggestion.article_id for suggestion in ranked] == ["a-near", "a-far"]
+
+
+def test_the_procedure_that_matters_is_the_one_that_makes_the_policy(background):
+    regulation = medical_profile(background, dates=["2025-04-30"])
+    law = build_profile(
+        "medical-law", 1, "中华人民共和国医疗保障法（草案）", MEDICAL_CLAUSES, background=background, dates=["2025-04-30"]
+    )
+    assert (regulation.procedure, law.procedure) == ("government", "legislature")
+    legislature = analyse_article(*LEGISLATURE_REPORT, published="2025-04-30")
+    government = analyse_article(*SESSION_REPORT, published="2025-04-30")
+    assert legislature.procedures == {"legislature"} and government.procedures == {"government"}
+    assert score_article(law, legislature).score > score_article(law, legislature).evidence
+    assert score_article(regulation, legislature).score == pytest.approx(score_article(regulation, legislature).evidence)
+    assert score_article(regulation, government).score > score_article(regulation, government).evidence
+
+
+def test_a_stored_profile_without_a_procedure_gets_it_from_its_title(background):
+    stored = medical_profile(background).to_dict()
+    del stored["procedure"]
+    assert InterestProfile.from_dict(stored).procedure == "government"
+
+
+@pytest.mark.parametrize(
+    "title, kind",
+    [
+        ("中华人民共和国传染病防治法", "legislature"),
+        ("中华人民共和国民法典", "legislature"),
+        ("中华人民共和国商标法（修订草案）", "legislature"),
+        ("门诊医疗费用医保报销管理办法（征求意见稿）", "government"),
+        ("医疗保障基金使用监督管理条例", "government"),
+        ("关于促进民营经济发展的若干意见", "government"),
+    ],
+)
+def test_laws_are_made_by_the_legislature_and_other_policies_by_the_government(background, title, kind):
+    assert build_profile("p", 1, title, MEDICAL_CLAUSES, background=background).procedure == kind
+
+
+def test_a_government_meeting_that_submits_a_draft_to_the_legislature_is_not_a_legislative_session():
+    article = analyse_article("国务院常务会议召开", "会议讨论并原则通过有关法律草案，决定将草案提请全国人大常委会审议。")
+    assert article.procedures == {"government"}
