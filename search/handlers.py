@@ -13,7 +13,7 @@ from search import indexing
 from search.backends.base import SearchBackend
 from search.events import LINKS_SUGGESTED
 from search.linking import InterestProfile, LinkSuggestion, analyse_article, build_profile
-from search.matching import ProfileMatcher
+from search.matching import ProfileMatcher, ProfileRow
 from search.queries import parse_search_params
 from search.state import PolicyProfileRecord, next_profile_revision
 
@@ -31,28 +31,8 @@ class SearchContext:
     link_threshold: float | None = None
 
 
-@dataclass(frozen=True)
-class _ProfileChange:
-    """A committed profile change, for the matcher: ``profile`` None when the policy no longer takes links."""
-
-    policy_id: str
-    revision: int
-    profile: InterestProfile | None
-
-
-def _change_of(record: PolicyProfileRecord) -> _ProfileChange:
-    interest = (record.profile or {}).get("interest") if record.is_open else None
-    return _ProfileChange(
-        str(record.policy_id), int(record.revision or 0), InterestProfile.from_dict(interest) if interest else None
-    )
-
-
-def _apply(ctx: SearchContext, change: _ProfileChange) -> None:
-    """After the commit: a matcher failure then fails the event, which is redelivered and applies it again."""
-    if change.profile is not None:
-        ctx.profiles.add(change.profile, change.revision)
-    else:
-        ctx.profiles.remove(change.policy_id, change.revision)
+def _change_of(record: PolicyProfileRecord) -> ProfileRow:
+    return ProfileRow.of(record.policy_id, record.revision, record.is_open, record.profile)
 
 
 def search(ctx: SearchContext, params: Mapping[str, Any]) -> dict:
@@ -84,7 +64,7 @@ def index_policy(ctx: SearchContext, payload: Mapping[str, Any]) -> list[dict]:
             suggestions = _existing_coverage(ctx, InterestProfile.from_dict(record.profile["interest"]))
             _emit_links(uow, suggestions, payload["policy_id"])
         change = _commit_profile(uow, record)
-    _apply(ctx, change)
+    ctx.profiles.apply(change)
     return suggestions
 
 
@@ -102,7 +82,7 @@ def update_window_state(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
             last.update(state=payload["state"], occurred_at=payload["occurred_at"])
             ctx.backend.upsert(indexing.policy_documents(last))
             change = _commit_profile(uow, _store_profile(ctx, uow, last, record))
-    _apply(ctx, change)
+    ctx.profiles.apply(change)
 
 
 def index_comment(ctx: SearchContext, payload: Mapping[str, Any]) -> None:
@@ -179,7 +159,7 @@ def set_profile_terms(ctx: SearchContext, policy_id: int, keywords: Iterable[str
         record.synonyms = {str(k).strip(): sorted({v.strip() for v in vs if v.strip()}) for k, vs in synonyms.items()}
         change = _commit_profile(uow, _store_profile(ctx, uow, record.profile["payload"], record))
         view = _profile_view(record)
-    _apply(ctx, change)
+    ctx.profiles.apply(change)
     return view
 
 
@@ -203,9 +183,11 @@ def _store_profile(ctx, uow, payload, record):
     return record
 
 
-def _commit_profile(uow, record: PolicyProfileRecord) -> _ProfileChange:
+def _commit_profile(uow, record: PolicyProfileRecord) -> ProfileRow:
     """Commit a profile change under the next profile revision, which tells every process it happened. Taken last:
-    on PostgreSQL the revision row stays locked until the commit, which orders profile changes."""
+    on PostgreSQL the revision row stays locked until the commit, which orders profile changes. The caller applies
+    the returned change to its own matcher after the commit: a failure there fails the event, which is redelivered
+    and applies it again."""
     record.revision = next_profile_revision(uow.session)
     uow.commit()
     return _change_of(record)

@@ -80,6 +80,12 @@ class ProfileRow:
     revision: int
     interest: Mapping[str, Any] | None
 
+    @classmethod
+    def of(cls, policy_id: Any, revision: int | None, is_open: bool, stored: Mapping[str, Any] | None) -> ProfileRow:
+        """The row of a PolicyProfileRecord's columns (policy_id, revision, is_open, profile)."""
+        interest = (stored or {}).get("interest") if is_open else None
+        return cls(str(policy_id), int(revision or 0), interest or None)
+
 
 def _profile_rows(session, *, changed_after: int | None = None) -> list[ProfileRow]:
     """Open profiles (``changed_after`` None), or every row changed after that revision, open or not."""
@@ -91,11 +97,7 @@ def _profile_rows(session, *, changed_after: int | None = None) -> list[ProfileR
         query = columns.where(PolicyProfileRecord.is_open.is_(True))
     else:
         query = columns.where(PolicyProfileRecord.revision > changed_after)
-    rows = []
-    for policy_id, revision, is_open, stored in session.execute(query.order_by(PolicyProfileRecord.revision)):
-        interest = (stored or {}).get("interest") if is_open else None
-        rows.append(ProfileRow(str(policy_id), int(revision or 0), interest or None))
-    return rows
+    return [ProfileRow.of(*row) for row in session.execute(query.order_by(PolicyProfileRecord.revision))]
 
 
 def _check_top_k(top_k: int | None) -> None:
@@ -152,6 +154,13 @@ class ProfileMatcher(abc.ABC):
     @abc.abstractmethod
     def remove(self, policy_id: str, revision: int | None = None) -> None:
         """Stop matching articles against this policy; unknown ids are ignored."""
+
+    def apply(self, row: ProfileRow) -> None:
+        """Apply one committed profile change: hold its profile, or stop matching a policy that takes no links."""
+        if row.interest is None:
+            self.remove(row.policy_id, row.revision)
+        else:
+            self.add(InterestProfile.from_dict(row.interest), row.revision)
 
     @abc.abstractmethod
     def sync(self, unit_of_work: Callable) -> None:
@@ -223,10 +232,7 @@ class EmbeddedProfileMatcher(ProfileMatcher):
             # Read after the counter: every change up to `current` is committed; later ones may come too.
             rows = _profile_rows(uow.session, changed_after=seen)
         for row in rows:
-            if row.interest is None:
-                self.remove(row.policy_id, row.revision)
-            else:
-                self.add(InterestProfile.from_dict(row.interest), row.revision)
+            self.apply(row)
         self._seen = max(self._seen or 0, current)
 
     def reload(self, unit_of_work: Callable) -> int:
@@ -386,13 +392,7 @@ class ElasticsearchProfileMatcher(ProfileMatcher):
 
     def candidate_articles(self, profile: InterestProfile) -> list[StoredDocument]:
         """More-like-this over the articles; each hit carries its whole stored body."""
+        from search.backends.elasticsearch import stored_document
+
         hits = self._search("more like this", self.article_alias, more_like_this_query(profile, self.coverage_candidates))
-        documents = []
-        for hit in hits:
-            source = dict(hit.get("_source") or {})
-            body = source.pop("body", "") or ""
-            documents.append(StoredDocument(
-                doc_id=str(source.get("doc_id") or hit.get("_id") or ""), doc_type=source.get("doc_type") or "article",
-                title=source.get("title") or "", body=body, url=source.get("url") or "", source=source,
-            ))
-        return documents
+        return [stored_document(str(hit.get("_id") or ""), hit.get("_source") or {}) for hit in hits]

@@ -62,6 +62,7 @@ __all__ = [
     "parse_mget_response",
     "parse_search_response",
     "profile_alias_name",
+    "stored_document",
 ]
 
 log = logging.getLogger(__name__)
@@ -326,6 +327,16 @@ def mget_body(doc_ids: Iterable[str], prefix: str = DEFAULT_PREFIX) -> dict[str,
     return {"docs": docs}
 
 
+def stored_document(doc_id: str, source: Mapping[str, Any]) -> StoredDocument:
+    """A StoredDocument from a document's _source (its body apart, the other public fields as they are)."""
+    fields = dict(source or {})
+    body = fields.pop("body", "") or ""
+    return StoredDocument(
+        doc_id=str(fields.get("doc_id") or doc_id), doc_type=fields.get("doc_type") or "",
+        title=fields.get("title") or "", body=body, url=fields.get("url") or "", source=fields,
+    )
+
+
 def parse_mget_response(response: Mapping[str, Any]) -> dict[str, StoredDocument]:
     """Found documents by id; a per-document error (e.g. a missing index) is raised, not taken for "not found"."""
     documents: dict[str, StoredDocument] = {}
@@ -336,12 +347,7 @@ def parse_mget_response(response: Mapping[str, Any]) -> dict[str, StoredDocument
             raise SearchBackendError(f"Elasticsearch could not get {raw.get('_id')}: {reason}")
         if not raw.get("found"):
             continue
-        source = dict(raw.get("_source") or {})
-        body = source.pop("body", "") or ""
-        documents[raw["_id"]] = StoredDocument(
-            doc_id=raw["_id"], doc_type=source.get("doc_type", ""), title=source.get("title", ""), body=body,
-            url=source.get("url", ""), source=source,
-        )
+        documents[raw["_id"]] = stored_document(raw["_id"], raw.get("_source") or {})
     return documents
 
 

@@ -548,8 +548,7 @@ class EmbeddedSearchBackend(SearchBackend):
         try:
             with self._lock, self._read() as conn:
                 g, _ = self._generations(conn)
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start:start + 500]
+                for chunk in _batched(ids, 500):
                     found = conn.execute(
                         f"SELECT d.doc_id, d.doc_type, c.title, c.url, c.body, c.source"
                         f" FROM docs_{g} d JOIN content_{g} c ON c.rowid = d.rowid"

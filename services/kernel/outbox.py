@@ -263,15 +263,8 @@ def relay_pending(
                 published.append(seq)
         finally:
             if published and confirm is not None:
-                try:
-                    confirm()
-                except Exception:
-                    published = []
-                    raise
-                finally:
-                    _mark_sent(session, outbox_model, published)
-            else:
-                _mark_sent(session, outbox_model, published)
+                confirm()  # raises when the broker did not accept them all: none of this run's rows are marked
+            _mark_sent(session, outbox_model, published)
     return len(published)
 
 
